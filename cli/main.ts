@@ -1,0 +1,125 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError } from '../core/config.ts';
+
+/**
+ * The `lcm` command: one codebase, many roles (DESIGN.md §2). Each role module exports
+ * `run(options): Promise<Stoppable>`; this file only parses arguments, starts the role, and stops it
+ * cleanly on SIGINT/SIGTERM.
+ */
+export interface Stoppable {
+  /** What the role prints once started (addresses, tokens). */
+  banner?: string[];
+  stop(): Promise<void>;
+}
+
+export interface RoleOptions {
+  port?: number;
+  [key: string]: unknown;
+}
+
+type RoleModule = { run(options: RoleOptions): Promise<Stoppable> };
+
+const SUBGRAPHS = ['definitions', 'workers', 'sessions', 'score-reports'] as const;
+const CONTROLLERS = ['resource-scheduler', 'lablet-controller', 'worker-controller'] as const;
+const SIMULATORS = ['ec2', 'cml', 'lds', 'grading'] as const;
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port is an integer 0..65535');
+  return n;
+}
+
+function oneOf<T extends string>(names: readonly T[], what: string) {
+  return (value: string): T => {
+    if (!(names as readonly string[]).includes(value)) {
+      throw new InvalidArgumentError(`unknown ${what} "${value}"; one of: ${names.join(', ')}`);
+    }
+    return value as T;
+  };
+}
+
+async function runRole(modulePath: string, options: RoleOptions): Promise<void> {
+  const mod = (await import(new URL(modulePath, import.meta.url).href)) as RoleModule;
+  const role = await mod.run(options);
+  for (const line of role.banner ?? []) console.log(line);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`received ${signal}, shutting down`);
+    const timer = setTimeout(() => {
+      console.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, 10_000);
+    timer.unref();
+    await role.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+}
+
+export function buildProgram(): Command {
+  const program = new Command('lcm')
+    .description('Lablet Cloud Manager: start any role of the system')
+    .showHelpAfterError()
+    .exitOverride((err) => {
+      process.exitCode = err.exitCode;
+      throw err;
+    });
+
+  program
+    .command('up')
+    .description('everything in one process on the embedded stores (what `npm start` runs)')
+    .action(() => runRole('./up.ts', {}));
+
+  program
+    .command('gateway')
+    .description('the federation gateway (public /graphql and /internal/graphql)')
+    .option('--port <n>', 'HTTP + WebSocket port (default LCM_GATEWAY_PORT or 4000)', parsePort)
+    .option('--supergraph <file>', 'serve this Federation 2 supergraph file (its routing URLs)')
+    .action((opts: RoleOptions) => runRole('../gateway/main.ts', opts));
+
+  program
+    .command('subgraph')
+    .description(`one domain subgraph: ${SUBGRAPHS.join(' | ')}`)
+    .argument('<name>', 'subgraph name', oneOf(SUBGRAPHS, 'subgraph'))
+    .option('--port <n>', 'HTTP + WebSocket port (0 = any free port)', parsePort)
+    .action((name: string, opts: RoleOptions) => runRole(`../subgraphs/${name}/main.ts`, opts));
+
+  program
+    .command('controller')
+    .description(`one reconciler: ${CONTROLLERS.join(' | ')}`)
+    .argument('<name>', 'controller name', oneOf(CONTROLLERS, 'controller'))
+    .option('--port <n>', 'health/metrics port', parsePort)
+    .action((name: string, opts: RoleOptions) => runRole(`../controllers/${name}/main.ts`, opts));
+
+  program
+    .command('sim')
+    .description(`one simulator of an external system: ${SIMULATORS.join(' | ')}`)
+    .argument('<name>', 'simulator name', oneOf(SIMULATORS, 'simulator'))
+    .option('--port <n>', 'HTTP port', parsePort)
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--username <name>', 'CML simulator: accepted username (default admin)')
+    .option('--password <password>', 'CML simulator: accepted password (default admin)')
+    .option('--sink <url>', 'LDS / grading simulators: where CloudEvents are delivered')
+    .action((name: string, opts: RoleOptions) => runRole(`../simulators/${name}/main.ts`, opts));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      process.exit(2);
+    }
+    if (e && typeof e === 'object' && 'code' in e && String((e as { code: unknown }).code).startsWith('commander.')) {
+      process.exit(process.exitCode ?? 1);
+    }
+    console.error(e);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs the services the test suite runs against, when they are missing:
+#   - etcd 3.4 from Debian's etcd-server package
+#   - FerretDB v1 (MongoDB wire-compatible, SQLite backend) built with `go install`
+# Idempotent: a second run finds both and returns at once.
+set -euo pipefail
+
+FERRETDB_VERSION="v1.24.2"
+LCM_TOOLS_DIR="${LCM_TOOLS_DIR:-$HOME/.cache/lcm-tools}"
+mkdir -p "$LCM_TOOLS_DIR/bin"
+
+have_etcd() { command -v etcd >/dev/null 2>&1 || [ -x /usr/bin/etcd ]; }
+
+if ! have_etcd; then
+  echo "[test-services] installing etcd-server (Debian)"
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq >/dev/null
+  $SUDO apt-get install -y -qq etcd-server >/dev/null
+  # Debian starts a system etcd on 2379 when the package installs; the tests start their own.
+  ($SUDO systemctl stop etcd 2>/dev/null || $SUDO service etcd stop 2>/dev/null || true) >/dev/null 2>&1
+fi
+
+if [ ! -x "$LCM_TOOLS_DIR/bin/ferretdb" ]; then
+  echo "[test-services] building FerretDB $FERRETDB_VERSION (go install)"
+  if ! command -v go >/dev/null 2>&1; then
+    if [ -x /usr/local/go/bin/go ]; then export PATH="/usr/local/go/bin:$PATH"; else
+      echo "Go is required to build FerretDB" >&2; exit 1; fi
+  fi
+  # `go install pkg@version` is the plain way. It fails here in two known ways: the module proxy may
+  # refuse the version-list lookup `go install` makes for deprecation notices, and a binary built
+  # outside FerretDB's own repository panics at start for want of build/version/version.txt. So, when
+  # the plain way does not give a binary that starts, build the same pinned module from its source in
+  # the module cache, with version.txt written as FerretDB's release process writes it.
+  GOBIN="$LCM_TOOLS_DIR/bin" go install "github.com/FerretDB/FerretDB/cmd/ferretdb@$FERRETDB_VERSION" 2>/dev/null || true
+  if ! "$LCM_TOOLS_DIR/bin/ferretdb" --version >/dev/null 2>&1; then
+    rm -f "$LCM_TOOLS_DIR/bin/ferretdb"
+    scratch=$(mktemp -d)
+    (cd "$scratch" && go mod init lcm-ferretdb-fetch >/dev/null 2>&1 \
+      && go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" > dl.json)
+    moddir=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["Dir"])' "$scratch/dl.json")
+    cp -r "$moddir/." "$scratch/src/" 2>/dev/null || { mkdir -p "$scratch/src" && cp -r "$moddir/." "$scratch/src/"; }
+    chmod -R u+w "$scratch/src"
+    echo "$FERRETDB_VERSION" > "$scratch/src/build/version/version.txt"
+    (cd "$scratch/src" && go build -o "$LCM_TOOLS_DIR/bin/ferretdb" ./cmd/ferretdb)
+    rm -rf "$scratch"
+  fi
+fi
+
+echo "[test-services] etcd: $(command -v etcd || echo /usr/bin/etcd)"
+echo "[test-services] ferretdb: $LCM_TOOLS_DIR/bin/ferretdb"
