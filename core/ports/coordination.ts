@@ -53,11 +53,67 @@ export interface Watch {
 export interface Lease {
   readonly id: string;
   readonly ttlSeconds: number;
-  /** Resolves when the lease is lost (expired or revoked, or keep-alive failed past the TTL). */
+  /**
+   * Resolves when the lease is lost: expired or revoked in the store, or not renewed within its renew
+   * deadline (the holder then treats it as gone before the store can expire it). Never rejects.
+   */
   readonly lost: Promise<void>;
   isAlive(): boolean;
+  /** Give the lease up: keys attached to it are deleted. Idempotent; `lost` resolves. */
   revoke(): Promise<void>;
 }
+
+/** How a lease is kept alive (see `Lease.lost`). */
+export interface LeaseOptions {
+  /**
+   * Renew the lease automatically (default true). A lease granted without keep-alive simply expires
+   * after its TTL, with every key attached to it (bounded retention).
+   */
+  keepAlive?: boolean;
+  /** Interval between renewals. Default: a third of the TTL (etcd's Go client and etcd3 do the same). */
+  renewIntervalMs?: number;
+  /**
+   * The lease counts as lost when no renewal has succeeded for this long after the last acknowledged
+   * renewal was sent. Must be below the TTL; the gap is the margin in which the holder has stopped
+   * acting but the store still holds the lease. Default: two thirds of the TTL (Kubernetes: 10 s of 15 s).
+   */
+  renewDeadlineMs?: number;
+}
+
+/** Options of a leader election: the lease TTL and how it is renewed. */
+export interface ElectionOptions extends Omit<LeaseOptions, 'keepAlive'> {
+  /** How long a leader that stopped renewing holds the slot at most (Kubernetes LeaseDuration). */
+  ttlSeconds: number;
+  /** Delay before a failed campaign step (store unavailable) is retried. Default 1 s. */
+  retryIntervalMs?: number;
+}
+
+/** Stable codes of coordination failures. */
+export const CoordinationErrorCode = {
+  /** The store could not be reached (or answered with a transient error). A write may or may not have applied. */
+  UNAVAILABLE: 'UNAVAILABLE',
+  /** The store (or client) was closed. */
+  CLOSED: 'CLOSED',
+  /** The lease does not exist any more (expired or revoked). */
+  LEASE_LOST: 'LEASE_LOST',
+  /** The operation was aborted through its AbortSignal. */
+  ABORTED: 'ABORTED',
+} as const;
+export type CoordinationErrorCode = (typeof CoordinationErrorCode)[keyof typeof CoordinationErrorCode];
+
+/** A failure of a coordination store operation, with a stable `code`. */
+export class CoordinationError extends Error {
+  readonly code: CoordinationErrorCode;
+
+  constructor(code: CoordinationErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CoordinationError';
+    this.code = code;
+  }
+}
+
+export const isCoordinationError = (e: unknown, code?: CoordinationErrorCode): e is CoordinationError =>
+  e instanceof CoordinationError && (code === undefined || e.code === code);
 
 export interface TxnCompare {
   key: string;
@@ -80,26 +136,30 @@ export interface CoordinationStore {
   transaction(compares: TxnCompare[], ops: TxnOp[]): Promise<{ succeeded: boolean; revision: number }>;
   /** Watch every key under `prefix`. Resumes by itself after a disconnect; re-lists after compaction. */
   watchPrefix(prefix: string, handlers: WatchHandlers, options?: WatchOptions): Promise<Watch>;
-  /** A lease with automatic keep-alive. */
-  grantLease(ttlSeconds: number): Promise<Lease>;
+  /** A lease, kept alive automatically unless `options.keepAlive` is false (see `LeaseOptions`). */
+  grantLease(ttlSeconds: number, options?: LeaseOptions): Promise<Lease>;
   /** Leader election among candidates of the same `name` (see `LeaderElection`). */
-  election(name: string, candidateId: string, options: { ttlSeconds: number }): LeaderElection;
+  election(name: string, candidateId: string, options: ElectionOptions): LeaderElection;
   /** The current store revision. */
   revision(): Promise<number>;
   close(): Promise<void>;
 }
 
 /**
- * Leader election on a lease. `campaign()` resolves when this candidate leads; `leadership` is then an
- * AbortSignal that aborts as soon as leadership is lost (the lease is lost or resigned). A leader whose
- * lease could not be renewed stops acting before its TTL runs out, so no two leaders act at once.
+ * Leader election on a lease. `campaign()` resolves when this candidate leads, with an AbortSignal that
+ * aborts as soon as leadership is lost (the lease is lost, the candidate key disappears, or `resign()`).
+ * A leader whose lease could not be renewed stops acting before its TTL runs out, so no two leaders act
+ * at once. `campaign()` keeps trying through store outages until elected or until `signal` aborts (it
+ * then rejects with `CoordinationError` ABORTED). After leadership is lost, `campaign()` may be called
+ * again.
  */
 export interface LeaderElection {
   readonly candidateId: string;
   campaign(signal?: AbortSignal): Promise<AbortSignal>;
   isLeader(): boolean;
-  /** The current leader's candidate id, if any. */
+  /** The current leader's candidate id, if any (read from the store). */
   leader(): Promise<string | undefined>;
+  /** Stop leading (the leadership signal aborts first) or stop campaigning; frees the slot at once. */
   resign(): Promise<void>;
 }
 
@@ -114,5 +174,9 @@ export const CoordinationKeys = {
   workerCapacity: (id: string) => `/lcm/workers/${id}/capacity`,
   worker: (id: string) => `/lcm/workers/${id}/`,
   events: '/lcm/events/',
+  /** Events of one topic: `/lcm/events/<topic>/<time-ordered id>` (see `core/adapters/etcd/etcd-event-bus.ts`). */
+  eventTopic: (topic: string) => `/lcm/events/${topic}/`,
   elections: '/lcm/elections/',
+  /** Candidates of one election: `/lcm/elections/<name>/<lease id>`, value = candidate id. */
+  election: (name: string) => `/lcm/elections/${name}/`,
 } as const;
