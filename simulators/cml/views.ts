@@ -1,0 +1,250 @@
+/**
+ * JSON shapes of the simulated API, with CML's field names (OpenAPI 2.9: LabResponse, Node,
+ * NodeOperationalData, Link, lab_element_state, SystemStats, SystemHealth).
+ */
+import { findNodeDefinition } from './catalog.ts';
+import { bootProgress, effectiveResources, isActive, isRunning, type CmlEngine, type SimLab, type SimNode } from './engine.ts';
+
+/** ISO-8601 with an explicit offset and no milliseconds, as CML prints dates. */
+export const isoDate = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, '+00:00');
+
+export interface Owner {
+  id: string;
+  username: string;
+  fullname: string;
+}
+
+export function labView(engine: CmlEngine, lab: SimLab, owner: Owner): Record<string, unknown> {
+  return {
+    id: lab.id,
+    created: isoDate(lab.created),
+    modified: isoDate(lab.modified),
+    lab_description: lab.description,
+    lab_notes: lab.notes,
+    lab_title: lab.title,
+    owner: owner.id,
+    owner_username: owner.username,
+    owner_fullname: owner.fullname,
+    state: engine.labState(lab),
+    node_count: lab.nodes.length,
+    link_count: lab.links.length,
+    groups: [],
+    effective_permissions: ['lab_admin', 'lab_edit', 'lab_exec', 'lab_view'],
+  };
+}
+
+export interface NodeViewOptions {
+  operational: boolean;
+  excludeConfigurations: boolean;
+}
+
+function serialConsoles(node: SimNode) {
+  return node.consoleKeys.map((key, line) => ({ console_key: key, label: `serial${line}`, device_number: line }));
+}
+
+export function nodeView(node: SimNode, options: NodeViewOptions): Record<string, unknown> {
+  const definition = findNodeDefinition(node.nodeDefinition);
+  const effective = effectiveResources(node);
+  const running = isRunning(node);
+  return {
+    x: node.x,
+    y: node.y,
+    label: node.label,
+    parameters: node.parameters,
+    image_definition: node.imageDefinition,
+    ram: node.ram,
+    cpu_limit: node.cpuLimit,
+    data_volume: node.dataVolume,
+    boot_disk_size: node.bootDiskSize,
+    hide_links: node.hideLinks,
+    tags: node.tags,
+    node_definition: node.nodeDefinition,
+    id: node.id,
+    boot_progress: bootProgress(node),
+    compute_id: node.computeId,
+    cpus: node.cpus,
+    iol_app_id: definition?.libvirtDomainDriver === 'iol' ? 1 + (hash(node.id) % 1022) : null,
+    operational: options.operational
+      ? {
+          boot_disk_size: running || node.hasDisk ? effective.diskGb : null,
+          cpu_limit: node.cpuLimit ?? 100,
+          cpus: effective.cpus || null,
+          data_volume: node.dataVolume,
+          ram: effective.ram || null,
+          compute_id: node.computeId,
+          image_definition: node.imageDefinition ?? definition?.images[0]?.id ?? null,
+          vnc_key: node.vncKey,
+          resource_pool: null,
+          iol_app_id: null,
+          serial_consoles: serialConsoles(node),
+        }
+      : null,
+    resource_pool: null,
+    state: node.state,
+    vnc_key: node.vncKey,
+    configuration: options.excludeConfigurations ? null : (node.configuration ?? null),
+    pinned_compute_id: null,
+    lab_id: node.labId,
+    serial_consoles: serialConsoles(node),
+  };
+}
+
+export function linkView(engine: CmlEngine, lab: SimLab, link: SimLab['links'][number]): Record<string, unknown> {
+  return {
+    id: link.id,
+    lab_id: lab.id,
+    label: link.label,
+    state: engine.linkState(lab, link),
+    interface_a: link.interfaceA,
+    interface_b: link.interfaceB,
+    node_a: link.nodeA,
+    node_b: link.nodeB,
+    link_capture_key: '',
+  };
+}
+
+export function labElementStateView(engine: CmlEngine, lab: SimLab): Record<string, unknown> {
+  const nodes: Record<string, string> = {};
+  const interfaces: Record<string, string> = {};
+  const links: Record<string, string> = {};
+  for (const node of lab.nodes) {
+    nodes[node.id] = node.state;
+    for (const i of node.interfaces) interfaces[i.id] = engine.interfaceState(node);
+  }
+  for (const link of lab.links) links[link.id] = engine.linkState(lab, link);
+  return { nodes, links, interfaces };
+}
+
+export interface ComputeHost {
+  id: string;
+  hostname: string;
+  address: string;
+  cpus: number;
+  memoryBytes: number;
+  diskBytes: number;
+}
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+/** What the controller itself uses with no node running. */
+const BASE_MEMORY = Math.round(2.6 * GiB);
+const BASE_DISK = 38 * GiB;
+const BASE_CORES = 0.25;
+/** Share of each vCPU a node uses while booting, and once booted. */
+const BOOTING_LOAD = 0.85;
+const BOOTED_LOAD = 0.08;
+
+/** `GET /system_stats`, derived from the nodes that run (more nodes → more memory, CPU and disk). */
+export function systemStatsView(engine: CmlEngine, compute: ComputeHost): Record<string, unknown> {
+  const nodes = engine.allNodes();
+  let cores = BASE_CORES;
+  let memory = BASE_MEMORY;
+  let disk = BASE_DISK;
+  let allocatedCpus = 0;
+  let allocatedMemoryKiB = 0;
+  let predicted = 0;
+  let running = 0;
+  for (const node of nodes) {
+    const r = effectiveResources(node);
+    if (node.hasDisk) disk += r.diskGb * GiB;
+    if (isActive(node)) predicted += r.cpus;
+    if (!isRunning(node)) continue;
+    running += 1;
+    allocatedCpus += r.cpus;
+    allocatedMemoryKiB += r.ram * 1024;
+    memory += r.ram * MiB;
+    cores += r.cpus * (node.state === 'STARTED' ? BOOTING_LOAD : BOOTED_LOAD);
+  }
+  const memoryStats = split(memory, compute.memoryBytes);
+  const diskStats = split(disk, compute.diskBytes);
+  const percent = Math.min(100, (100 * cores) / compute.cpus);
+  const cpu = {
+    count: compute.cpus,
+    percent,
+    model: 'Intel(R) Xeon(R) Platinum 8252C CPU @ 3.80GHz',
+    hyperthreading: true,
+    predicted,
+    load: [round(cores), round(cores * 0.85), round(cores * 0.7)],
+  };
+  return {
+    computes: {
+      [compute.id]: {
+        hostname: compute.hostname,
+        is_controller: true,
+        stats: {
+          cpu,
+          memory: memoryStats,
+          disk: diskStats,
+          dominfo: {
+            total_nodes: nodes.length,
+            total_orphans: 0,
+            running_nodes: running,
+            running_orphans: 0,
+            allocated_cpus: allocatedCpus,
+            allocated_memory: allocatedMemoryKiB,
+          },
+        },
+      },
+    },
+    all: { cpu: { count: compute.cpus, percent }, memory: memoryStats, disk: diskStats },
+    controller: { disk: split(BASE_DISK, compute.diskBytes) },
+  };
+}
+
+export function systemHealthView(
+  compute: ComputeHost,
+  licensing: { isLicensed: boolean; isEnterprise: boolean },
+): Record<string, unknown> {
+  return {
+    valid: true,
+    is_licensed: licensing.isLicensed,
+    is_enterprise: licensing.isEnterprise,
+    computes: {
+      [compute.id]: {
+        kvm_vmx_enabled: true,
+        enough_cpus: true,
+        lld_connected: true,
+        lld_synced: true,
+        libvirt: true,
+        fabric: true,
+        device_mux: true,
+        refplat_images_available: true,
+        docker_shim: true,
+        valid: true,
+        admission_state: 'READY',
+        is_controller: true,
+        hostname: compute.hostname,
+      },
+    },
+    controller: { core_connected: true, nodes_loaded: true, images_loaded: true, valid: true },
+  };
+}
+
+export function computeHostsView(compute: ComputeHost): Array<Record<string, unknown>> {
+  return [
+    {
+      id: compute.id,
+      hostname: compute.hostname,
+      server_address: compute.address,
+      is_simulator: true,
+      is_connector: true,
+      is_connected: true,
+      is_synced: true,
+      admission_state: 'READY',
+      nodes: [],
+    },
+  ];
+}
+
+function split(used: number, total: number) {
+  const u = Math.min(used, total);
+  return { used: u, free: total - u, total };
+}
+
+const round = (n: number): number => Math.round(n * 1000) / 1000;
+
+function hash(text: string): number {
+  let h = 0;
+  for (let i = 0; i < text.length; i++) h = (h * 31 + text.charCodeAt(i)) >>> 0;
+  return h;
+}
