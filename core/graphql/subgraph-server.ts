@@ -1,0 +1,207 @@
+import http from 'node:http';
+import { ApolloServer, HeaderMap, type BaseContext } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { GraphQLError, parse, type GraphQLSchema } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { IDENTITY_HEADER, type Identity, type IdentitySigner } from '../auth/identity.ts';
+import { ErrorCode, LcmError } from '../errors.ts';
+import type { Logger } from '../logging.ts';
+import { createMetricsRegistry, handleOpsRequest, listen, type RunningServer } from '../ops/ops-server.ts';
+import { createFormatError } from './errors.ts';
+
+/**
+ * The HTTP + WebSocket server every subgraph runs on: GraphQL over HTTP (Apollo Server 5, its
+ * framework-neutral `executeHTTPGraphQLRequest`), GraphQL subscriptions over graphql-ws on the same
+ * path, and `/healthz`, `/readyz`, `/metrics`. Every GraphQL call must carry the gateway-signed
+ * identity header; calls without it are refused with UNAUTHENTICATED.
+ */
+export interface SubgraphServerOptions<Ctx extends BaseContext> {
+  name: string;
+  typeDefs: string;
+  /** The subgraph's resolvers (typed by codegen in each subgraph). */
+  resolvers: object;
+  signer: IdentitySigner;
+  /** Builds the per-operation context (fresh DataLoaders) for a verified identity. */
+  context(identity: Identity): Ctx;
+  logger: Logger;
+  port?: number;
+  host?: string;
+  path?: string;
+  registry?: Registry;
+  readiness?: () => Promise<string[]>;
+  /** Called when the server stops (close stores, buses). */
+  onClose?: () => Promise<void>;
+}
+
+export interface SubgraphServer extends RunningServer {
+  schema: GraphQLSchema;
+  graphqlUrl: string;
+}
+
+const MAX_BODY = 1024 * 1024;
+
+function readBody(req: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new LcmError(ErrorCode.BAD_USER_INPUT, 'request body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+export async function startSubgraphServer<Ctx extends BaseContext>(options: SubgraphServerOptions<Ctx>): Promise<SubgraphServer> {
+  const path = options.path ?? '/graphql';
+  const registry = options.registry ?? createMetricsRegistry(true, { subgraph: options.name });
+  const operations = new Histogram({
+    name: 'lcm_subgraph_operation_seconds',
+    help: 'GraphQL operation latency in the subgraph',
+    labelNames: ['operation', 'type'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const errorsTotal = new Counter({
+    name: 'lcm_subgraph_errors_total',
+    help: 'GraphQL errors by code',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+
+  const schema = buildSubgraphSchema([{ typeDefs: parse(options.typeDefs), resolvers: options.resolvers as never }]);
+  const httpServer = http.createServer();
+  const wsServer = new WebSocketServer({ server: httpServer, path });
+  const wsCleanup = useServer(
+    {
+      schema,
+      onConnect: async (ctx) => {
+        const token = ctx.connectionParams?.[IDENTITY_HEADER];
+        try {
+          await options.signer.verify(typeof token === 'string' ? token : undefined);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      context: async (ctx) => {
+        const token = ctx.connectionParams?.[IDENTITY_HEADER];
+        return options.context(await options.signer.verify(typeof token === 'string' ? token : undefined));
+      },
+    },
+    wsServer,
+    12_000,
+  );
+
+  const formatError = createFormatError(options.logger);
+  const apollo = new ApolloServer<Ctx>({
+    schema,
+    introspection: true,
+    formatError: (formatted, error) => {
+      const out = formatError(formatted, error);
+      errorsTotal.inc({ code: String(out.extensions?.code ?? 'UNKNOWN') });
+      return out;
+    },
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      {
+        async serverWillStart() {
+          return {
+            async drainServer() {
+              await wsCleanup.dispose();
+            },
+          };
+        },
+      },
+      {
+        async requestDidStart() {
+          const started = process.hrtime.bigint();
+          return {
+            async willSendResponse(rc) {
+              const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+              operations.observe({ operation: rc.operationName ?? 'anonymous', type: rc.operation?.operation ?? 'unknown' }, seconds);
+            },
+          };
+        },
+      },
+    ],
+  });
+  await apollo.start();
+
+  httpServer.on('request', (req, res) => {
+    void (async () => {
+      try {
+        if (await handleOpsRequest(req, res, { registry, ...(options.readiness ? { readiness: options.readiness } : {}) })) return;
+        const url = new URL(req.url ?? '/', 'http://subgraph');
+        if (url.pathname !== path) {
+          res.writeHead(404, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: 'not found' }));
+          return;
+        }
+        const headers = new HeaderMap();
+        for (const [k, v] of Object.entries(req.headers)) {
+          if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+        }
+        const raw = req.method === 'POST' ? await readBody(req) : '';
+        let body: unknown = raw;
+        if (raw && (headers.get('content-type') ?? '').includes('application/json')) {
+          try {
+            body = JSON.parse(raw);
+          } catch {
+            res.writeHead(400, { 'content-type': 'application/json' });
+            res.end(JSON.stringify({ errors: [{ message: 'request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] }));
+            return;
+          }
+        }
+        const result = await apollo.executeHTTPGraphQLRequest({
+          httpGraphQLRequest: { method: (req.method ?? 'GET').toUpperCase(), headers, search: url.search, body },
+          context: async () => {
+            const token = req.headers[IDENTITY_HEADER];
+            try {
+              return options.context(await options.signer.verify(typeof token === 'string' ? token : undefined));
+            } catch (e) {
+              const message = e instanceof Error ? e.message : String(e);
+              throw new GraphQLError(message, {
+                extensions: { code: ErrorCode.UNAUTHENTICATED, http: { status: 401 } },
+              });
+            }
+          },
+        });
+        const outHeaders: Record<string, string> = {};
+        for (const [k, v] of result.headers) outHeaders[k] = v;
+        res.writeHead(result.status ?? 200, outHeaders);
+        if (result.body.kind === 'complete') {
+          res.end(result.body.string);
+        } else {
+          for await (const chunk of result.body.asyncIterator) res.write(chunk);
+          res.end();
+        }
+      } catch (e) {
+        options.logger.error({ err: e }, 'request failed');
+        if (!res.headersSent) res.writeHead(e instanceof LcmError ? 400 : 500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ errors: [{ message: e instanceof LcmError ? e.message : 'internal server error' }] }));
+      }
+    })();
+  });
+
+  const running = await listen(httpServer, options.port ?? 0, options.host ?? '127.0.0.1');
+  return {
+    ...running,
+    schema,
+    graphqlUrl: `${running.url}${path}`,
+    async close() {
+      await apollo.stop();
+      wsServer.close();
+      await options.onClose?.();
+    },
+  };
+}

@@ -1,0 +1,81 @@
+import { Counter, type Registry } from 'prom-client';
+import { cloudEvent, type EventTopic } from '../events/cloudevent.ts';
+import type { Logger } from '../logging.ts';
+import type { CoordinationStore } from '../ports/coordination.ts';
+import type { EventBus } from '../ports/event-bus.ts';
+
+export type Projection = { key: string; value: unknown } | { key: string; delete: true };
+
+export interface Change {
+  topic: EventTopic;
+  /** CloudEvent type, e.g. `lcm.session.scheduled.v1`. */
+  type: string;
+  /** The entity id. */
+  subject: string;
+  /** Snapshot of the entity after the change (what subscribers receive). */
+  data: unknown;
+  /** Aggregate revision after the change. */
+  revision: number;
+  actor?: string;
+  /** Keys to write (or delete) in the coordination store for the controllers' watches. */
+  projections: Projection[];
+}
+
+/**
+ * After a change is saved (the database is the source of truth), project it to the coordination
+ * store and publish it on the event bus. Both are best effort after the save: a failure is logged and
+ * counted, and the controllers' periodic resync (a list through GraphQL) repairs a missed projection.
+ */
+export class ChangePublisher {
+  private readonly failures: Counter | undefined;
+
+  constructor(
+    private readonly source: string,
+    private readonly bus: EventBus,
+    private readonly coordination: CoordinationStore | undefined,
+    private readonly logger: Logger,
+    registry?: Registry,
+  ) {
+    this.failures = registry
+      ? new Counter({
+          name: 'lcm_change_publish_failures_total',
+          help: 'Projections or events that could not be written after a saved change',
+          labelNames: ['target'],
+          registers: [registry],
+        })
+      : undefined;
+  }
+
+  async publish(change: Change): Promise<void> {
+    if (this.coordination) {
+      const store = this.coordination;
+      await Promise.all(
+        change.projections.map(async (p) => {
+          try {
+            if ('delete' in p) await store.delete(p.key);
+            else await store.put(p.key, JSON.stringify(p.value));
+          } catch (err) {
+            this.failures?.inc({ target: 'projection' });
+            this.logger.warn({ err, key: p.key }, 'projection failed; resync will repair it');
+          }
+        }),
+      );
+    }
+    try {
+      await this.bus.publish(
+        change.topic,
+        cloudEvent({
+          source: this.source,
+          type: change.type,
+          subject: change.subject,
+          data: change.data,
+          entityversion: change.revision,
+          ...(change.actor ? { actor: change.actor } : {}),
+        }),
+      );
+    } catch (err) {
+      this.failures?.inc({ target: 'event' });
+      this.logger.warn({ err, type: change.type }, 'event publish failed');
+    }
+  }
+}

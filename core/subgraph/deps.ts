@@ -1,0 +1,51 @@
+import { IdentitySigner } from '../auth/identity.ts';
+import { resolveInternalSecret } from '../auth/internal-secret.ts';
+import { MemoryEventBus } from '../adapters/memory/memory-event-bus.ts';
+import type { Logger } from '../logging.ts';
+import { MemoryStorage } from '../persistence/memory-document-store.ts';
+import { MongoStorage } from '../persistence/mongo-document-store.ts';
+import type { Storage } from '../persistence/document-store.ts';
+import type { CoordinationStore } from '../ports/coordination.ts';
+import type { EventBus } from '../ports/event-bus.ts';
+
+/**
+ * What a subgraph needs from the outside world. `lcm up` builds one set and shares it between the four
+ * subgraphs of the process; `lcm subgraph <name>` builds its own from the environment.
+ */
+export interface SubgraphDeps {
+  storage: Storage;
+  bus: EventBus;
+  coordination?: CoordinationStore;
+  signer: IdentitySigner;
+  logger: Logger;
+  clock: () => Date;
+}
+
+export interface DepsFromEnvOptions {
+  logger: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Build dependencies from the environment: MongoDB when LCM_MONGODB_URI is set (else memory), etcd
+ * when LCM_ETCD_ENDPOINTS is set (else the in-process bus and store, when available).
+ */
+export async function subgraphDepsFromEnv({ logger, env = process.env }: DepsFromEnvOptions): Promise<SubgraphDeps & { close(): Promise<void> }> {
+  const storage: Storage = env.LCM_MONGODB_URI
+    ? await MongoStorage.connect(env.LCM_MONGODB_URI, env.LCM_MONGODB_DB ?? 'lcm')
+    : new MemoryStorage();
+  const coordinationModule = await import('./coordination-from-env.ts');
+  const { bus, coordination, close: closeCoordination } = await coordinationModule.coordinationFromEnv(env, logger);
+  return {
+    storage,
+    bus: bus ?? new MemoryEventBus(),
+    ...(coordination ? { coordination } : {}),
+    signer: new IdentitySigner(resolveInternalSecret(env)),
+    logger,
+    clock: () => new Date(),
+    async close() {
+      await closeCoordination();
+      await storage.close();
+    },
+  };
+}
