@@ -118,7 +118,7 @@ function fromStructured(body: string): CloudEvent {
     const media = mediaType(contentType);
     if (!media || !JSON_MEDIA.test(media)) throw unsupported(`datacontenttype must be a JSON media type, got ${contentType}`);
   }
-  return build(attrs, attrs.data === undefined ? null : attrs.data, 'attribute');
+  return build(attrs, attrs.data === undefined ? null : attrs.data, 'attribute ');
 }
 
 function fromBinary(h: Map<string, string>, type: string | undefined, body: string): CloudEvent {
@@ -242,9 +242,11 @@ export function cloudEventsHandler(options: CloudEventsHandlerOptions): (req: ht
     } catch (e) {
       if (e instanceof CloudEventRequestError) {
         sendJson(res, e.status, { error: { code: e.code, message: e.message } });
-        return;
+      } else if (!res.headersSent) {
+        // The body could not be read (the client went away mid-request).
+        sendJson(res, 400, { error: { code: CloudEventErrorCode.BAD_REQUEST, message: `could not read the request: ${(e as Error).message}` } });
       }
-      throw e;
+      return;
     }
     try {
       await options.onEvent(received.event, received.mode);

@@ -1,0 +1,27 @@
+import type { RoleOptions, Stoppable } from '../../cli/main.ts';
+import { createLogger } from '../../core/logging.ts';
+import { createMetricsRegistry } from '../../core/ops/ops-server.ts';
+import { simulatorRoleOptions } from '../shared/role-options.ts';
+import { startLdsSimulator } from './index.ts';
+
+/** Default port of `lcm sim lds` when `--port` is not given. */
+export const LDS_SIM_DEFAULT_PORT = 4110;
+
+/** `lcm sim lds [--port N] [--host H] [--sink URL]`: the LDS simulator alone. */
+export async function run(options: RoleOptions): Promise<Stoppable> {
+  const { port, host, sinkUrl } = simulatorRoleOptions(options, LDS_SIM_DEFAULT_PORT);
+  const sim = await startLdsSimulator({
+    port,
+    host,
+    sinkUrl,
+    logger: createLogger('sim-lds'),
+    registry: createMetricsRegistry(true, { role: 'sim-lds' }),
+  });
+  return {
+    banner: [
+      `LDS simulator on ${sim.url} (Reservations API v3 under /reservations/v3, facade under /sessions)`,
+      `CloudEvents sink: ${sinkUrl ?? 'none (set one with POST /_sim/config {"sinkUrl": ...})'}`,
+    ],
+    stop: () => sim.close(),
+  };
+}
