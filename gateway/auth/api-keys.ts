@@ -1,0 +1,102 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { ALL_SCOPES, type Identity, type Scope } from '../../core/auth/identity.ts';
+import { badInput, notFound, unauthenticated } from '../../core/errors.ts';
+import { newId } from '../../core/ids.ts';
+import type { DocumentStore, Storage } from '../../core/persistence/document-store.ts';
+
+/**
+ * API keys: `lcm_<key id>.<secret>`. Only a SHA-256 hash of the secret is stored (the secret is 32
+ * random bytes, so a fast hash is enough: there is nothing to brute-force, unlike a password). The
+ * plaintext is shown once, when the key is created.
+ */
+export interface ApiKeyRecord {
+  id: string;
+  revision: number;
+  name: string;
+  scopes: Scope[];
+  secretHash: string;
+  createdAt: Date;
+  revokedAt: Date | null;
+  lastUsedAt: Date | null;
+}
+
+export type ApiKeyView = Omit<ApiKeyRecord, 'secretHash' | 'revision'>;
+
+const KEY_FORMAT = /^lcm_(key_[0-9a-z]{22})\.([A-Za-z0-9_-]{43})$/;
+const hash = (secret: string): string => createHash('sha256').update(secret).digest('hex');
+
+export const API_KEYS_COLLECTION = { name: 'api_keys', indexes: [{ fields: ['name'] }] };
+
+export class ApiKeyStore {
+  private readonly store: DocumentStore<ApiKeyRecord>;
+  /** Verified keys for a short while, so a busy client costs one lookup per interval, not per request. */
+  private readonly cache = new Map<string, { identity: Identity; until: number }>();
+
+  constructor(storage: Storage, private readonly cacheMs = 10_000) {
+    this.store = storage.collection<ApiKeyRecord>(API_KEYS_COLLECTION);
+  }
+
+  async create(name: string, scopes: readonly string[], now = new Date()): Promise<{ key: string; record: ApiKeyView }> {
+    const trimmed = name.trim();
+    if (trimmed.length < 1 || trimmed.length > 128) throw badInput('name', 'must be 1–128 characters');
+    if (scopes.length === 0) throw badInput('scopes', 'must name at least one scope');
+    for (const s of scopes) {
+      if (!(ALL_SCOPES as readonly string[]).includes(s)) throw badInput('scopes', `unknown scope "${s}"; one of ${ALL_SCOPES.join(', ')}`);
+    }
+    const id = newId('key', now.getTime());
+    const secret = randomBytes(32).toString('base64url');
+    const record: ApiKeyRecord = {
+      id,
+      revision: 1,
+      name: trimmed,
+      scopes: [...new Set(scopes)] as Scope[],
+      secretHash: hash(secret),
+      createdAt: now,
+      revokedAt: null,
+      lastUsedAt: null,
+    };
+    await this.store.insert(record);
+    return { key: `lcm_${id}.${secret}`, record: view(record) };
+  }
+
+  async list(): Promise<ApiKeyView[]> {
+    return (await this.store.find([])).map(view);
+  }
+
+  async revoke(id: string, now = new Date()): Promise<ApiKeyView> {
+    const current = await this.store.get(id);
+    if (!current) throw notFound('API key', id);
+    if (current.revokedAt) return view(current);
+    const next = { ...current, revokedAt: now, revision: current.revision + 1 };
+    await this.store.replace(next, current.revision);
+    for (const [k, v] of this.cache) if (v.identity.subject === `key:${current.name}`) this.cache.delete(k);
+    return view(next);
+  }
+
+  /** The identity of a presented key; UNAUTHENTICATED when unknown, wrong or revoked. */
+  async verify(presented: string): Promise<Identity> {
+    const now = Date.now();
+    const hit = this.cache.get(presented);
+    if (hit && hit.until > now) return hit.identity;
+    const m = KEY_FORMAT.exec(presented);
+    if (!m) throw unauthenticated('malformed API key');
+    const [, id, secret] = m as unknown as [string, string, string];
+    const record = await this.store.get(id);
+    const expected = Buffer.from(record?.secretHash ?? hash('x'), 'hex');
+    const actual = Buffer.from(hash(secret), 'hex');
+    if (!record || !timingSafeEqual(expected, actual) || record.revokedAt) throw unauthenticated('invalid or revoked API key');
+    const identity: Identity = { subject: record.name, kind: 'api-key', scopes: record.scopes };
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(presented, { identity, until: now + this.cacheMs });
+    return identity;
+  }
+}
+
+const view = (r: ApiKeyRecord): ApiKeyView => ({
+  id: r.id,
+  name: r.name,
+  scopes: r.scopes,
+  createdAt: r.createdAt,
+  revokedAt: r.revokedAt,
+  lastUsedAt: r.lastUsedAt,
+});

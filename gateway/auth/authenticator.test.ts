@@ -1,0 +1,84 @@
+import http from 'node:http';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ALL_SCOPES, Scope } from '../../core/auth/identity.ts';
+import { LcmError } from '../../core/errors.ts';
+import { MemoryStorage } from '../../core/persistence/memory-document-store.ts';
+import { listen, type RunningServer } from '../../core/ops/ops-server.ts';
+import { ApiKeyStore } from './api-keys.ts';
+import { Authenticator } from './authenticator.ts';
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'OK';
+  } catch (e) {
+    return e instanceof LcmError ? e.code : String(e);
+  }
+}
+
+describe('Authenticator', () => {
+  const ADMIN = 'admin-token-0123456789abcdef';
+  let jwks: RunningServer;
+  let privateKey: CryptoKey;
+  let issuer: string;
+  let keys: ApiKeyStore;
+  let auth: Authenticator;
+
+  beforeAll(async () => {
+    const pair = await generateKeyPair('RS256');
+    privateKey = pair.privateKey as CryptoKey;
+    const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    jwks = await listen(
+      http.createServer((req, res) => {
+        res.writeHead(req.url === '/.well-known/jwks.json' ? 200 : 404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ keys: [jwk] }));
+      }),
+      0,
+    );
+    issuer = jwks.url;
+    keys = new ApiKeyStore(new MemoryStorage(), 0);
+    auth = new Authenticator({ adminToken: ADMIN, apiKeys: keys, oidc: { issuer, audience: 'lcm' } });
+  });
+  afterAll(() => jwks.close());
+
+  const jwt = (claims: Record<string, unknown>, opts: { aud?: string; iss?: string; exp?: string } = {}) =>
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+      .setSubject('alice')
+      .setIssuer(opts.iss ?? issuer)
+      .setAudience(opts.aud ?? 'lcm')
+      .setIssuedAt()
+      .setExpirationTime(opts.exp ?? '5m')
+      .sign(privateKey);
+
+  it('accepts the bootstrap admin token with every scope', async () => {
+    expect(await auth.authenticate(`Bearer ${ADMIN}`)).toEqual({ subject: 'admin', kind: 'api-key', scopes: ALL_SCOPES });
+  });
+
+  it('rejects missing, malformed and unknown tokens with UNAUTHENTICATED', async () => {
+    expect(await code(auth.authenticate(undefined))).toBe('UNAUTHENTICATED');
+    expect(await code(auth.authenticate('Basic abc'))).toBe('UNAUTHENTICATED');
+    expect(await code(auth.authenticate('Bearer nope'))).toBe('UNAUTHENTICATED');
+    expect(await code(auth.authenticate(`Bearer ${ADMIN}x`))).toBe('UNAUTHENTICATED');
+  });
+
+  it('issues scoped API keys stored only as hashes, and honours revocation', async () => {
+    const { key, record } = await keys.create('dashboard', [Scope.READ]);
+    expect(key).toMatch(/^lcm_key_[0-9a-z]{22}\.[A-Za-z0-9_-]{43}$/);
+    expect(JSON.stringify(await keys.list())).not.toContain(key.split('.')[1]);
+    expect(await auth.authenticate(`Bearer ${key}`)).toEqual({ subject: 'dashboard', kind: 'api-key', scopes: [Scope.READ] });
+    expect(await code(auth.authenticate(`Bearer ${key.slice(0, -2)}xx`))).toBe('UNAUTHENTICATED');
+    await keys.revoke(record.id);
+    expect(await code(auth.authenticate(`Bearer ${key}`))).toBe('UNAUTHENTICATED');
+    expect(await code(keys.create('bad', ['root']))).toBe('BAD_USER_INPUT');
+  });
+
+  it('verifies OIDC JWTs against the issuer JWKS over HTTP, mapping scopes', async () => {
+    const id = await auth.authenticate(`Bearer ${await jwt({ scope: 'read sessions:write openid' })}`);
+    expect(id).toEqual({ subject: 'alice', kind: 'oidc', scopes: [Scope.READ, Scope.SESSIONS_WRITE] });
+    expect(await code(auth.authenticate(`Bearer ${await jwt({}, { aud: 'other' })}`))).toBe('UNAUTHENTICATED');
+    expect(await code(auth.authenticate(`Bearer ${await jwt({}, { iss: 'https://evil.example' })}`))).toBe('UNAUTHENTICATED');
+    expect(await code(auth.authenticate(`Bearer ${await jwt({}, { exp: '-1m' })}`))).toBe('UNAUTHENTICATED');
+  });
+});
