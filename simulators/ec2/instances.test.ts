@@ -6,6 +6,7 @@ import {
   DescribeInstancesCommand,
   type EC2Client,
   type Instance,
+  type _InstanceType,
   RunInstancesCommand,
   type RunInstancesCommandInput,
   StartInstancesCommand,
@@ -196,7 +197,7 @@ describe('EC2 simulator: instance lifecycle', () => {
   });
 
   it('reuses the reservation for a repeated ClientToken with the same parameters and rejects different ones', async () => {
-    const input = { ImageId: cmlImageId, InstanceType: 't3.large', MinCount: 2, MaxCount: 2, ClientToken: 'worker-42' };
+    const input: RunInstancesCommandInput = { ImageId: cmlImageId, InstanceType: 't3.large', MinCount: 2, MaxCount: 2, ClientToken: 'worker-42' };
     const first = await ec2.send(new RunInstancesCommand(input));
     const second = await ec2.send(new RunInstancesCommand(input));
     expect(second.ReservationId).toBe(first.ReservationId);
@@ -446,7 +447,7 @@ describe('EC2 simulator: request validation', () => {
       [ec2.send(new DescribeInstancesCommand({ InstanceIds: ['worker-1'] })), 'InvalidInstanceID.Malformed', 'Invalid id: "worker-1" (expecting "i-...")'],
       [ec2.send(new TerminateInstancesCommand({ InstanceIds: ['i-0aaaaaaaaaaaaaaaa'] })), 'InvalidInstanceID.NotFound', /does not exist/],
       [ec2.send(new StopInstancesCommand({ InstanceIds: [] })), 'MissingParameter', 'The request must contain the parameter InstanceId'],
-      [launch({ InstanceType: 't3.gigantic' }), 'InvalidParameterValue', 'The following supplied instance types do not exist: [t3.gigantic]'],
+      [launch({ InstanceType: 't3.gigantic' as _InstanceType }), 'InvalidParameterValue', 'The following supplied instance types do not exist: [t3.gigantic]'],
       [launch({ ImageId: undefined }), 'MissingParameter', 'The request must contain the parameter ImageId'],
       [launch({ MinCount: 3, MaxCount: 2 }), 'InvalidParameterValue', /minCount/],
       [launch({ ImageId: 'ami-0123456789abcdef0' }), 'InvalidAMIID.NotFound', "The image id '[ami-0123456789abcdef0]' does not exist"],
