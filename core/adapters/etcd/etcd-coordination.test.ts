@@ -1,0 +1,270 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { coordinationContract, eventually, WatchRecorder, type CoordinationHarness } from '../../ports/coordination.contract.ts';
+import { startEtcd, type TestService } from '../../../test/support/services.ts';
+import { startTcpProxy, type TcpProxy } from '../../../test/support/tcp-proxy.ts';
+import { EtcdCoordinationStore } from './etcd-coordination.ts';
+
+/** Clients of one etcd, each through its own TCP proxy so a test can cut one off like a dead process. */
+function etcdHarness(endpoint: () => string): () => Promise<CoordinationHarness> {
+  return async () => {
+    const namespace = `/test-${randomUUID()}`;
+    const port = Number(new URL(endpoint()).port);
+    const clients: { store: EtcdCoordinationStore; proxy: TcpProxy }[] = [];
+    const admin = new EtcdCoordinationStore({ endpoints: [endpoint()], namespace });
+    return {
+      async client() {
+        const proxy = await startTcpProxy({ port });
+        const store = new EtcdCoordinationStore({ endpoints: [proxy.url], namespace });
+        clients.push({ store, proxy });
+        return store;
+      },
+      compact: (revision) => admin.compact(revision),
+      async kill(client) {
+        const entry = clients.find((c) => c.store === client);
+        if (!entry) throw new Error('not a client of this harness');
+        entry.proxy.cut();
+      },
+      async close() {
+        await Promise.all(clients.map((c) => (c.proxy.mode === 'forward' ? c.store.close() : c.store.abandon())));
+        await Promise.all(clients.map((c) => c.proxy.close()));
+        await admin.deletePrefix('/');
+        await admin.close();
+      },
+    };
+  };
+}
+
+describe('EtcdCoordinationStore', () => {
+  let etcd: TestService;
+  beforeAll(async () => {
+    etcd = await startEtcd();
+  });
+  afterAll(async () => {
+    await etcd?.stop();
+  });
+
+  coordinationContract('etcd', etcdHarness(() => etcd.url));
+
+  describe('failures etcd-only', { timeout: 30_000 }, () => {
+    let proxy: TcpProxy;
+    let viaProxy: EtcdCoordinationStore;
+    let direct: EtcdCoordinationStore;
+    let root: string;
+
+    beforeEach(async () => {
+      proxy = await startTcpProxy({ port: Number(new URL(etcd.url).port) });
+      viaProxy = new EtcdCoordinationStore({ endpoints: [proxy.url] });
+      direct = new EtcdCoordinationStore({ endpoints: [etcd.url] });
+      root = `/lcm/etcd-only/${randomUUID()}/`;
+    });
+    afterEach(async () => {
+      proxy.restore();
+      await viaProxy.close();
+      await direct.close();
+      await proxy.close();
+    });
+
+    it('a watch resumes after its connection is cut, without losing or repeating an event', async () => {
+      const recorder = new WatchRecorder();
+      const states: boolean[] = [];
+      const watch = await viaProxy.watchPrefix(`${root}`, { ...handlersOf(recorder), onConnectionChange: (c) => states.push(c) });
+      await direct.put(`${root}a`, '1');
+      await eventually(() => recorder.events.length === 1, 5000, 'first event');
+      proxy.cut();
+      await eventually(() => states.includes(false), 5000, 'the watch to notice the cut');
+      for (let i = 2; i <= 20; i++) await direct.put(`${root}a`, String(i));
+      await direct.delete(`${root}a`);
+      proxy.restore();
+      await eventually(() => recorder.events.length === 21, 10_000, 'the events written while cut');
+      expect(recorder.events.map((e) => (e.type === 'put' ? e.kv.value : 'deleted'))).toEqual([
+        ...Array.from({ length: 20 }, (_, i) => String(i + 1)),
+        'deleted',
+      ]);
+      expect(recorder.resets).toHaveLength(0);
+      await eventually(() => states.at(-1) === true, 5000, 'reconnected');
+      await watch.close();
+    });
+
+    it('a watch cut in the middle of a large catch-up resumes from the last delivered revision', async () => {
+      // More than 1 000 revisions, so etcd sends the catch-up in several responses.
+      const first = await direct.put(`${root}bulk/0`, '0');
+      const total = 1500;
+      for (let i = 1; i < total; i += 50) {
+        await Promise.all(
+          Array.from({ length: Math.min(50, total - i) }, (_, j) => direct.put(`${root}bulk/${i + j}`, String(i + j))),
+        );
+      }
+      let cuts = 0;
+      const recorder = new WatchRecorder();
+      const watch = await viaProxy.watchPrefix(
+        root,
+        {
+          ...handlersOf(recorder),
+          onEvent: (e) => {
+            recorder.onEvent(e);
+            // Cut right after the first response of the catch-up (etcd3 would resume from "now").
+            if (cuts === 0) {
+              cuts++;
+              proxy.cut();
+              setTimeout(() => proxy.restore(), 300);
+            }
+          },
+        },
+        { fromRevision: first.revision },
+      );
+      await eventually(() => recorder.events.length >= total, 20_000, `${total} events`);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(recorder.events).toHaveLength(total);
+      expect(new Set(recorder.events.map((e) => e.key)).size).toBe(total);
+      expect(recorder.resets).toHaveLength(0);
+      await watch.close();
+    });
+
+    it('a watch resumes through a re-list when history was compacted while it was cut off', async () => {
+      await direct.put(`${root}keep`, 'k');
+      const recorder = new WatchRecorder();
+      const watch = await viaProxy.watchPrefix(root, recorder);
+      await direct.put(`${root}x`, '1');
+      await eventually(() => recorder.events.length === 1, 5000, 'first event');
+      proxy.cut();
+      await direct.put(`${root}x`, '2');
+      await direct.delete(`${root}keep`);
+      const last = await direct.put(`${root}y`, '3');
+      await direct.compact(last.revision);
+      proxy.restore();
+      await eventually(() => recorder.resets.length === 1, 10_000, 'a reset');
+      expect(recorder.resets[0]!.items.map((kv) => [kv.key, kv.value])).toEqual([
+        [`${root}x`, '2'],
+        [`${root}y`, '3'],
+      ]);
+      const after = await direct.put(`${root}z`, '4');
+      await eventually(() => recorder.events.length === 2, 5000, 'the event after the reset');
+      expect(recorder.events[1]).toMatchObject({ key: `${root}z`, revision: after.revision });
+      await watch.close();
+    });
+
+    it('a silently partitioned leader stops acting before a successor is elected', async () => {
+      const name = `partition-${randomUUID()}`;
+      const ttlSeconds = 2;
+      const leader = viaProxy.election(name, 'partitioned', { ttlSeconds });
+      const successor = direct.election(name, 'successor', { ttlSeconds });
+      const leadership = await leader.campaign();
+      let abortedAt = 0;
+      leadership.addEventListener('abort', () => (abortedAt = performance.now()));
+      const next = successor.campaign();
+      await new Promise((r) => setTimeout(r, 200));
+      expect(successor.isLeader()).toBe(false);
+      const partitionedAt = performance.now();
+      proxy.blackhole();
+      await next;
+      const electedAt = performance.now();
+      expect(abortedAt).toBeGreaterThan(0);
+      expect(abortedAt).toBeLessThan(electedAt);
+      expect(abortedAt - partitionedAt).toBeLessThan(ttlSeconds * 1000);
+      expect(leader.isLeader()).toBe(false);
+      await successor.resign();
+    });
+  });
+
+  describe('etcd restarts', { timeout: 60_000 }, () => {
+    let own: TestService;
+    const stores: EtcdCoordinationStore[] = [];
+    beforeEach(async () => {
+      own = await startEtcd();
+    });
+    afterEach(async () => {
+      for (const store of stores.splice(0)) await store.abandon();
+      await own.stop();
+    });
+    const client = () => {
+      const store = new EtcdCoordinationStore({ endpoints: [own.url] });
+      stores.push(store);
+      return store;
+    };
+
+    it('a watch continues after etcd is restarted', async () => {
+      const store = client();
+      const recorder = new WatchRecorder();
+      const states: boolean[] = [];
+      const watch = await store.watchPrefix('/lcm/r/', { ...handlersOf(recorder), onConnectionChange: (c) => states.push(c) });
+      await store.put('/lcm/r/1', 'before');
+      await eventually(() => recorder.events.length === 1, 5000, 'event before the restart');
+      await own.kill();
+      await eventually(() => states.includes(false), 10_000, 'the watch to notice');
+      await own.restart();
+      await eventually(async () => (await store.put('/lcm/r/2', 'after').then(() => true, () => false)), 15_000, 'etcd back');
+      await eventually(() => recorder.events.some((e) => e.key === '/lcm/r/2'), 15_000, 'event after the restart');
+      expect(recorder.events.map((e) => e.key)[0]).toBe('/lcm/r/1');
+      expect(recorder.resets).toHaveLength(0);
+      await watch.close();
+    });
+
+    it('a watch resets when etcd comes back with its data wiped (revision went backwards)', async () => {
+      const store = client();
+      for (let i = 0; i < 30; i++) await store.put(`/lcm/w/${i}`, String(i));
+      const recorder = new WatchRecorder();
+      const watch = await store.watchPrefix('/lcm/w/', recorder);
+      await own.kill();
+      (await import('node:fs')).rmSync(own.dataDir, { recursive: true, force: true });
+      await own.restart();
+      await eventually(() => recorder.resets.length === 1, 20_000, 'a reset');
+      expect(recorder.resets[0]!.items).toEqual([]);
+      await store.put('/lcm/w/new', 'n');
+      await eventually(() => recorder.events.some((e) => e.key === '/lcm/w/new'), 10_000, 'the new event');
+      await watch.close();
+    });
+
+    it('never two leaders across an etcd restart (etcd3 #158), and one leader afterwards', async () => {
+      const name = 'restart';
+      const ttlSeconds = 2;
+      const elections = [client(), client(), client()].map((s, i) => s.election(name, `c${i}`, { ttlSeconds }));
+      const leading = new Set<number>();
+      let overlap = 0;
+      const stop = new AbortController();
+      const loops = elections.map(async (election, i) => {
+        while (!stop.signal.aborted) {
+          let signal: AbortSignal;
+          try {
+            signal = await election.campaign(stop.signal);
+          } catch {
+            return;
+          }
+          leading.add(i);
+          if (leading.size > 1) overlap++;
+          await new Promise<void>((resolve) => {
+            if (signal.aborted) return resolve();
+            signal.addEventListener('abort', () => resolve(), { once: true });
+            stop.signal.addEventListener('abort', () => resolve(), { once: true });
+          });
+          leading.delete(i);
+          if (stop.signal.aborted) await election.resign();
+        }
+      });
+      await eventually(() => leading.size === 1, 10_000, 'a first leader');
+      // A short outage (below the renew deadline) and a long one (past the TTL).
+      await own.kill();
+      await new Promise((r) => setTimeout(r, 500));
+      await own.restart();
+      await new Promise((r) => setTimeout(r, 1500));
+      await own.kill();
+      await new Promise((r) => setTimeout(r, ttlSeconds * 1000 + 1500));
+      expect(leading.size).toBe(0);
+      await own.restart();
+      await eventually(() => leading.size === 1, 20_000, 'a leader after the restart');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(leading.size).toBe(1);
+      expect(overlap).toBe(0);
+      stop.abort('done');
+      await Promise.all(loops);
+    });
+  });
+});
+
+function handlersOf(recorder: WatchRecorder) {
+  return {
+    onEvent: (e: Parameters<WatchRecorder['onEvent']>[0]) => recorder.onEvent(e),
+    onReset: (items: Parameters<WatchRecorder['onReset']>[0], revision: number) => recorder.onReset(items, revision),
+    onError: (e: Error) => recorder.onError(e),
+  };
+}
