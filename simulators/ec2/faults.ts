@@ -10,8 +10,8 @@ import type { SimInstance } from './model.ts';
  *   whatever exceeds a token bucket of `ratePerSecond` (burst `burst`); optionally one action only.
  * - `internalError`: calls fail with `InternalError` (HTTP 500).
  * - `slowBoot`: instances launched or started take `extraMs` longer to reach `running`.
- * - `eventualConsistency`: for `windowMs` after launch an instance is invisible to Describe* and
- *   CreateTags (`InvalidInstanceID.NotFound` when named).
+ * - `eventualConsistency`: while set, an instance launched less than `windowMs` ago is invisible to
+ *   Describe* calls and CreateTags (`InvalidInstanceID.NotFound` when named); setting 0 lifts it.
  * - `interrupt(id)`: the instance is reclaimed from outside (spot interruption): shutting-down, then
  *   terminated, with StateReason `Server.SpotInstanceTermination`.
  * Every count counts HTTP requests, so a client retry consumes one too.
@@ -149,7 +149,7 @@ export class Ec2Faults {
     return this;
   }
 
-  /** Instances launched from now on stay invisible to Describe* calls and CreateTags for `windowMs` (0: off). */
+  /** Instances stay invisible to Describe* calls and CreateTags for `windowMs` after launch (0: off). */
   eventualConsistency(windowMs: number): this {
     this.visibilityWindowMs = z.number().int().min(0).parse(windowMs);
     return this;

@@ -112,8 +112,8 @@ export interface InstanceRecord {
   readonly networkInterfaceId: string;
   readonly rootVolumeId: string;
   readonly tags: Map<string, string>;
-  /** Not visible to Describe* calls before this time (eventual consistency). */
-  readonly visibleAt: number;
+  /** When RunInstances created it: Describe* calls see it only after the eventual-consistency window. */
+  readonly createdAt: number;
   launchTime: Date;
   state: InstanceStateName;
   stateTransitionReason: string;
@@ -191,9 +191,9 @@ export class InstanceFleet {
     return this.records.get(instanceId);
   }
 
-  /** Whether Describe* calls see the instance yet (eventual consistency window). */
+  /** Whether Describe* calls see the instance yet (the eventual-consistency window now in force). */
   isVisible(record: InstanceRecord, now = Date.now()): boolean {
-    return now >= record.visibleAt;
+    return now >= record.createdAt + (this.faults?.visibilityDelayMs ?? 0);
   }
 
   /** Instances counted against the instance limit (everything not yet terminated). */
@@ -279,7 +279,6 @@ export class InstanceFleet {
   launch(request: LaunchRequest, fingerprint: string): Reservation {
     const now = Date.now();
     const reservationId = newResourceId('r');
-    const visibleAt = now + (this.faults?.visibilityDelayMs ?? 0);
     const instances: InstanceRecord[] = [];
     for (let index = 0; index < request.count; index++) {
       const record: InstanceRecord = {
@@ -302,7 +301,7 @@ export class InstanceFleet {
         networkInterfaceId: newResourceId('eni'),
         rootVolumeId: newResourceId('vol'),
         tags: new Map(request.tags.map((t) => [t.key, t.value])),
-        visibleAt,
+        createdAt: now,
         launchTime: new Date(now),
         state: 'pending',
         stateTransitionReason: '',

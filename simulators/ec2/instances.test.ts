@@ -180,12 +180,7 @@ describe('EC2 simulator: instance lifecycle', () => {
     expect(stop.name).toBe('IncorrectInstanceState');
   });
 
-  it('terminates a pending or stopped instance too', async () => {
-    const [pending] = await launch();
-    const change = await ec2.send(new TerminateInstancesCommand({ InstanceIds: [pending?.InstanceId as string] }));
-    expect(change.TerminatingInstances?.[0]?.PreviousState?.Name).toBe('pending');
-    await reaches(pending?.InstanceId as string, 'terminated');
-
+  it('terminates a stopped instance too', async () => {
     const [other] = await launch();
     const id = other?.InstanceId as string;
     await reaches(id, 'running');
@@ -237,7 +232,7 @@ describe('EC2 simulator: terminated instances vanish after the retention time', 
 });
 
 describe('EC2 simulator: state rules while pending', () => {
-  beforeEach(() => setUp({ bootMs: 60_000 }));
+  beforeEach(() => setUp({ bootMs: 60_000, terminateMs: 10 }));
   afterEach(tearDown);
 
   it('refuses to stop a pending instance and changes nothing', async () => {
@@ -247,6 +242,14 @@ describe('EC2 simulator: state rules while pending', () => {
     expect(error.name).toBe('IncorrectInstanceState');
     expect(error.message).toBe(`The instance '${id}' is not in a state from which it can be stopped.`);
     expect((await describe1(id)).State?.Name).toBe('pending');
+  });
+
+  it('terminates a pending instance (it never boots)', async () => {
+    const [pending] = await launch();
+    const id = pending?.InstanceId as string;
+    const change = await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+    expect(change.TerminatingInstances?.[0]).toMatchObject({ PreviousState: { Name: 'pending' }, CurrentState: { Name: 'shutting-down' } });
+    await sim.waitForState(id, 'terminated', 5_000);
   });
 });
 
