@@ -1,0 +1,27 @@
+import type { RoleOptions, Stoppable } from '../../cli/main.ts';
+import { createLogger } from '../../core/logging.ts';
+import { createMetricsRegistry } from '../../core/ops/ops-server.ts';
+import { simulatorRoleOptions } from '../shared/role-options.ts';
+import { startGradingSimulator } from './index.ts';
+
+/** Default port of `lcm sim grading` when `--port` is not given. */
+export const GRADING_SIM_DEFAULT_PORT = 4120;
+
+/** `lcm sim grading [--port N] [--host H] [--sink URL]`: the grading-engine simulator alone. */
+export async function run(options: RoleOptions): Promise<Stoppable> {
+  const { port, host, sinkUrl } = simulatorRoleOptions(options, GRADING_SIM_DEFAULT_PORT);
+  const sim = await startGradingSimulator({
+    port,
+    host,
+    sinkUrl,
+    logger: createLogger('sim-grading'),
+    registry: createMetricsRegistry(true, { role: 'sim-grading' }),
+  });
+  return {
+    banner: [
+      `grading-engine simulator on ${sim.url} (API v1 under /api/v1/sessions, facade under /grading-sessions)`,
+      `CloudEvents sink: ${sinkUrl ?? 'none (set one with POST /_sim/config {"sinkUrl": ...})'}`,
+    ],
+    stop: () => sim.close(),
+  };
+}
