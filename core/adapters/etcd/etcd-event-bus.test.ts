@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { cloudEvent, EventTopic, type CloudEvent } from '../../events/cloudevent.ts';
+import { CoordinationKeys, type CoordinationStore } from '../../ports/coordination.ts';
+import { eventually } from '../../ports/coordination.contract.ts';
+import { subscribeIterator } from '../../ports/event-bus.ts';
+import { MemoryCoordinationCluster } from '../memory/memory-coordination.ts';
+import { EtcdCoordinationStore } from './etcd-coordination.ts';
+import { EtcdEventBus, type EtcdEventBusOptions } from './etcd-event-bus.ts';
+
+const sessionEvent = (id: string, n: number): CloudEvent =>
+  cloudEvent({ source: 'test', type: 'lablet_session.updated', subject: id, data: { id, n }, entityversion: n });
+
+type Backend = { clients(): [CoordinationStore, CoordinationStore]; close(): Promise<void> };
+
+const backends: { name: string; make: () => Backend }[] = [
+  { name: 'etcd (two clients)', make: () => {
+    const namespace = `/test-${randomUUID()}`;
+    const stores = [0, 1].map(() => new EtcdCoordinationStore({ endpoints: [inject('etcdEndpoint')], namespace }));
+    return {
+      clients: () => [stores[0]!, stores[1]!],
+      close: async () => {
+        await stores[0]!.deletePrefix('/');
+        await Promise.all(stores.map((s) => s.close()));
+      },
+    };
+  } },
+  { name: 'memory (two clients)', make: () => {
+    const cluster = new MemoryCoordinationCluster();
+    const stores = [cluster.client(), cluster.client()];
+    return {
+      clients: () => [stores[0]!, stores[1]!],
+      close: async () => {
+        await Promise.all(stores.map((s) => s.close()));
+        cluster.close();
+      },
+    };
+  } },
+];
+
+for (const { name, make: makeBackend } of backends) {
+  describe(`EtcdEventBus on ${name}`, () => {
+    let backend: Backend;
+    const buses: EtcdEventBus[] = [];
+    const start = async (store: CoordinationStore, options?: EtcdEventBusOptions) => {
+      const bus = await EtcdEventBus.start(store, options);
+      buses.push(bus);
+      return bus;
+    };
+    afterEach(async () => {
+      for (const bus of buses.splice(0)) await bus.close();
+      await backend.close();
+    });
+
+    it('every replica sees every event, in publication order per entity', async () => {
+      backend = makeBackend();
+      const [a, b] = backend.clients();
+      const publisher = await start(a);
+      const replica = await start(b);
+      const seenByReplica: CloudEvent[] = [];
+      const seenByPublisher: CloudEvent[] = [];
+      replica.subscribe(EventTopic.session, (e) => seenByReplica.push(e));
+      publisher.subscribe(EventTopic.session, (e) => seenByPublisher.push(e));
+      const entities = ['s1', 's2', 's3'];
+      await Promise.all(
+        entities.map(async (id) => {
+          for (let n = 1; n <= 20; n++) await publisher.publish(EventTopic.session, sessionEvent(id, n));
+        }),
+      );
+      await eventually(() => seenByReplica.length === 60 && seenByPublisher.length === 60, 10_000, 'all events on both buses');
+      for (const id of entities) {
+        const order = seenByReplica.filter((e) => e.subject === id).map((e) => e.entityversion);
+        expect(order).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      }
+      expect(seenByPublisher.map((e) => e.id)).toEqual(seenByReplica.map((e) => e.id));
+    });
+
+    it('listeners only get their topic, and stop getting events once unsubscribed', async () => {
+      backend = makeBackend();
+      const [a, b] = backend.clients();
+      const publisher = await start(a);
+      const replica = await start(b);
+      const workers: CloudEvent[] = [];
+      const sessions: CloudEvent[] = [];
+      replica.subscribe(EventTopic.worker, (e) => workers.push(e));
+      const unsubscribe = replica.subscribe(EventTopic.session, (e) => sessions.push(e));
+      await publisher.publish(EventTopic.session, sessionEvent('s1', 1));
+      await eventually(() => sessions.length === 1, 5000, 'the session event');
+      unsubscribe();
+      await publisher.publish(EventTopic.session, sessionEvent('s1', 2));
+      await publisher.publish(EventTopic.worker, cloudEvent({ source: 'test', type: 'cml_worker.updated', data: {} }));
+      await eventually(() => workers.length === 1, 5000, 'the worker event');
+      expect(sessions).toHaveLength(1);
+    });
+
+    it('serves GraphQL subscription iterators (subscribeIterator)', async () => {
+      backend = makeBackend();
+      const [a, b] = backend.clients();
+      const publisher = await start(a);
+      const replica = await start(b);
+      const iterator = subscribeIterator(replica, EventTopic.session, (e) => (e.data as { n: number }).n);
+      await publisher.publish(EventTopic.session, sessionEvent('s1', 1));
+      await publisher.publish(EventTopic.session, sessionEvent('s1', 2));
+      expect((await iterator.next()).value).toBe(1);
+      expect((await iterator.next()).value).toBe(2);
+      await iterator.return?.();
+    });
+
+    it('keeps at most maxEventsPerTopic events of a topic', async () => {
+      backend = makeBackend();
+      const [a] = backend.clients();
+      const publisher = await start(a, { maxEventsPerTopic: 20 });
+      for (let n = 1; n <= 61; n++) await publisher.publish(EventTopic.session, sessionEvent('s1', n));
+      const topic = CoordinationKeys.eventTopic(EventTopic.session);
+      await eventually(async () => (await a.list(topic)).items.length <= 21, 5000, 'the topic to be trimmed');
+      const kept = (await a.list(topic)).items.map((kv) => (JSON.parse(kv.value) as CloudEvent).entityversion!);
+      // The newest events are the ones kept.
+      expect(Math.max(...kept)).toBe(61);
+      expect(Math.min(...kept)).toBeGreaterThan(61 - 21);
+    });
+
+    it('events expire after the retention time', async () => {
+      backend = makeBackend();
+      const [a] = backend.clients();
+      const publisher = await start(a, { retentionSeconds: 1 });
+      await publisher.publish(EventTopic.session, sessionEvent('s1', 1));
+      const topic = CoordinationKeys.eventTopic(EventTopic.session);
+      expect((await a.list(topic)).items).toHaveLength(1);
+      await eventually(async () => (await a.list(topic)).items.length === 0, 5000, 'the event to expire');
+    });
+  });
+}
+
+describe('EtcdEventBus after a compaction', () => {
+  it('delivers the stored events it had not delivered yet, in order, once', async () => {
+    const cluster = new MemoryCoordinationCluster();
+    const [a, b] = [cluster.client(), cluster.client()];
+    const publisher = await EtcdEventBus.start(a);
+    const replica = await EtcdEventBus.start(b);
+    const seen: number[] = [];
+    replica.subscribe(EventTopic.session, (e) => seen.push(e.entityversion!));
+    await publisher.publish(EventTopic.session, sessionEvent('s1', 1));
+    await eventually(() => seen.length === 1);
+    b.disconnect();
+    for (let n = 2; n <= 4; n++) await publisher.publish(EventTopic.session, sessionEvent('s1', n));
+    cluster.compact(cluster.revision);
+    b.reconnect();
+    await eventually(() => seen.length === 4);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(seen).toEqual([1, 2, 3, 4]);
+    await Promise.all([publisher.close(), replica.close(), a.close(), b.close()]);
+    cluster.close();
+  });
+});
