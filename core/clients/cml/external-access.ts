@@ -94,3 +94,15 @@ export function nodeExternalAccess(node: { id: string; label: string; tags?: rea
 export function nonPattyTags(tags: readonly string[]): string[] {
   return tags.filter((t) => parsePattyTag(t) === null);
 }
+
+/** The tag that requests `mapping` (inverse of `parsePattyTag`), e.g. `serial:4001`, `pat:udp:5000:161`. */
+export function formatPattyTag(
+  mapping:
+    | { kind: 'serial'; port: number; line?: number }
+    | { kind: 'vnc'; port: number }
+    | { kind: 'pat'; port: number; insidePort: number; protocol?: 'tcp' | 'udp' },
+): string {
+  if (mapping.kind === 'serial') return mapping.line ? `serial:${mapping.port}:${mapping.line}` : `serial:${mapping.port}`;
+  if (mapping.kind === 'vnc') return `vnc:${mapping.port}`;
+  return mapping.protocol === 'udp' ? `pat:udp:${mapping.port}:${mapping.insidePort}` : `pat:tcp:${mapping.port}:${mapping.insidePort}`;
+}
