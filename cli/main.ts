@@ -78,6 +78,7 @@ export function buildProgram(): Command {
     .description('the federation gateway (public /graphql and /internal/graphql)')
     .option('--port <n>', 'HTTP + WebSocket port (default LCM_GATEWAY_PORT or 4000)', parsePort)
     .option('--supergraph <file>', 'serve this Federation 2 supergraph file (its routing URLs)')
+    .option('--host <host>', 'address to bind', '127.0.0.1')
     .action((opts: RoleOptions) => runRole('../gateway/main.ts', opts));
 
   program
@@ -85,6 +86,7 @@ export function buildProgram(): Command {
     .description(`one domain subgraph: ${SUBGRAPHS.join(' | ')}`)
     .argument('<name>', 'subgraph name', oneOf(SUBGRAPHS, 'subgraph'))
     .option('--port <n>', 'HTTP + WebSocket port (0 = any free port)', parsePort)
+    .option('--host <host>', 'address to bind', '127.0.0.1')
     .action((name: string, opts: RoleOptions) => runRole(`../subgraphs/${name}/main.ts`, opts));
 
   program
@@ -92,6 +94,7 @@ export function buildProgram(): Command {
     .description(`one reconciler: ${CONTROLLERS.join(' | ')}`)
     .argument('<name>', 'controller name', oneOf(CONTROLLERS, 'controller'))
     .option('--port <n>', 'health/metrics port', parsePort)
+    .option('--host <host>', 'address to bind', '127.0.0.1')
     .action((name: string, opts: RoleOptions) => runRole(`../controllers/${name}/main.ts`, opts));
 
   program

@@ -8,7 +8,10 @@ import { SUBGRAPH_NAME, startDefinitionsSubgraph } from './server.ts';
 export async function run(options: RoleOptions): Promise<Stoppable> {
   const logger = createLogger(`subgraph-${SUBGRAPH_NAME}`);
   const deps = await subgraphDepsFromEnv({ logger });
-  const server = await startDefinitionsSubgraph(deps, { port: options.port ?? DEFAULT_SUBGRAPH_PORTS[SUBGRAPH_NAME] });
+  const server = await startDefinitionsSubgraph(deps, {
+    port: options.port ?? DEFAULT_SUBGRAPH_PORTS[SUBGRAPH_NAME],
+    host: typeof options.host === 'string' ? options.host : '127.0.0.1',
+  });
   return {
     banner: [`definitions subgraph listening on ${server.graphqlUrl} (storage: ${deps.storage.kind})`],
     async stop() {
