@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { HttpError, intParam, noContent, notFoundError, ok, validate, type JsonRouter, type Reply } from '../shared/http.ts';
-import { LdsState, toUserSessionStatus, type LdsDevice, type LdsSession } from './model.ts';
+import { LdsState, PART_STATE_OF, toUserSessionStatus, type LdsDevice, type LdsSession } from './model.ts';
 import type { LdsSessions } from './sessions.ts';
 
 /**
@@ -211,7 +211,7 @@ export function addLdsApiRoutes(router: JsonRouter, deps: LdsApiDeps): void {
       id: session.id,
       session_statuses: session.history.map((h) => ({ new_status: h.state, session_part: session.current_session_part, timestamp: epoch(h.at) })),
       session_part_statuses: session.history.map((h) => ({
-        new_status: h.state.replace('SESSION_', 'SESSION_PART_').replace('SESSION_PART_PROVISIONED', 'SESSION_PART_PENDING'),
+        new_status: PART_STATE_OF[h.state],
         session_part: session.current_session_part,
         timestamp: epoch(h.at),
       })),

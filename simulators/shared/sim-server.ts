@@ -109,12 +109,11 @@ export function addControlRoutes(router: JsonRouter, control: SimulatorControl):
 
 /** Prometheus counters of delivery outcomes, labelled by simulator. */
 export function deliveryMetrics(registry: Registry, simulator: string): DeliveryObserver {
-  const counter = new Counter({
-    name: 'lcm_sim_cloudevent_deliveries_total',
-    help: 'CloudEvent delivery outcomes of the simulators',
-    labelNames: ['simulator', 'outcome'],
-    registers: [registry],
-  });
+  const name = 'lcm_sim_cloudevent_deliveries_total';
+  // Simulators embedded in one process may share a registry: reuse the counter.
+  const counter =
+    (registry.getSingleMetric(name) as Counter<'simulator' | 'outcome'> | undefined) ??
+    new Counter({ name, help: 'CloudEvent delivery outcomes of the simulators', labelNames: ['simulator', 'outcome'], registers: [registry] });
   return {
     delivered: () => counter.inc({ simulator, outcome: 'delivered' }),
     attemptFailed: () => counter.inc({ simulator, outcome: 'attempt_failed' }),

@@ -1,0 +1,108 @@
+import http from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cloudEvent, type CloudEvent } from '../../core/events/cloudevent.ts';
+import { cloudEventsHandler } from '../../core/events/cloudevents-http.ts';
+import { listen, type RunningServer } from '../../core/ops/ops-server.ts';
+import { backoffDelay, CloudEventDelivery, DEFAULT_RETRY_POLICY } from './delivery.ts';
+import { until } from './test-client.ts';
+
+const event = (subject: string, n = 0): CloudEvent => cloudEvent({ source: 'test', type: 'test.happened', subject, data: { n } });
+
+describe('backoffDelay', () => {
+  const policy = { ...DEFAULT_RETRY_POLICY, initialDelayMs: 100, multiplier: 2, maxDelayMs: 1_000 };
+  it('grows exponentially from the initial delay and is capped', () => {
+    expect([1, 2, 3, 4, 5].map((attempt) => backoffDelay(policy, attempt))).toEqual([100, 200, 400, 800, 1_000]);
+  });
+  it('waits at least Retry-After, still within the cap', () => {
+    expect(backoffDelay(policy, 1, 300)).toBe(300);
+    expect(backoffDelay(policy, 1, 60_000)).toBe(1_000);
+    expect(backoffDelay(policy, 3, 10)).toBe(400);
+  });
+});
+
+describe('CloudEventDelivery', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  /** A sink whose handler decides per event: accept, or throw (→ 500, retried). */
+  async function sink(accept: (e: CloudEvent) => boolean): Promise<{ server: RunningServer; got: CloudEvent[] }> {
+    const got: CloudEvent[] = [];
+    const handler = cloudEventsHandler({
+      onEvent(e) {
+        if (!accept(e)) throw new Error('not now');
+        got.push(e);
+      },
+    });
+    const server = await listen(http.createServer((req, res) => void handler(req, res)), 0);
+    cleanups.push(() => server.close());
+    return { server, got };
+  }
+
+  it('a session whose events keep failing does not hold up other sessions', async () => {
+    const { server, got } = await sink((e) => e.subject !== 'A');
+    const delivery = new CloudEventDelivery({ sinkUrl: server.url, retry: { initialDelayMs: 20, maxDelayMs: 20, maxAttempts: 50 } });
+    cleanups.push(() => delivery.close());
+    delivery.enqueue(event('A', 1));
+    delivery.enqueue(event('A', 2));
+    delivery.enqueue(event('B', 1));
+    await until(() => delivery.snapshot().delivered.length === 1, 'B to be delivered');
+    expect(got.map((e) => e.subject)).toEqual(['B']);
+    expect(delivery.pending).toBe(2);
+  });
+
+  it('retries an attempt that times out', async () => {
+    let requests = 0;
+    const got: CloudEvent[] = [];
+    const handler = cloudEventsHandler({ onEvent: (e) => void got.push(e) });
+    const server = await listen(
+      http.createServer((req, res) => {
+        requests++;
+        if (requests === 1) return; // never answer the first request
+        void handler(req, res);
+      }),
+      0,
+    );
+    cleanups.push(() => server.close());
+    const delivery = new CloudEventDelivery({ sinkUrl: server.url, attemptTimeoutMs: 50, retry: { initialDelayMs: 5 } });
+    cleanups.push(() => delivery.close());
+    delivery.enqueue(event('S'));
+    await delivery.idle();
+    expect(got).toHaveLength(1);
+    expect(delivery.snapshot().delivered[0]?.attempts).toBe(2);
+  });
+
+  it('treats a refused connection as retryable and dead-letters after maxAttempts with the reason', async () => {
+    const { server } = await sink(() => true);
+    const url = server.url;
+    await server.close();
+    const delivery = new CloudEventDelivery({ sinkUrl: url, retry: { initialDelayMs: 1, maxAttempts: 2 } });
+    cleanups.push(() => delivery.close());
+    delivery.enqueue(event('S'));
+    await delivery.idle();
+    const [letter] = delivery.snapshot().deadLetters;
+    expect(letter).toMatchObject({ attempts: 2, sinkUrl: url });
+    expect(letter?.reason).toMatch(/gave up after 2 attempts: sink unreachable: ECONNREFUSED/);
+  });
+
+  it('close() stops a delivery that is waiting to retry, and refuses new events', async () => {
+    const { server } = await sink(() => false);
+    const delivery = new CloudEventDelivery({ sinkUrl: server.url, retry: { initialDelayMs: 60_000, maxDelayMs: 60_000 } });
+    delivery.enqueue(event('S'));
+    await until(() => delivery.snapshot().stats.failedAttempts === 1, 'the first failed attempt');
+    const started = Date.now();
+    await delivery.close();
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(delivery.enqueue(event('S'))).toBe(false);
+    await delivery.idle();
+  });
+
+  it('rejects bad settings with a message naming them', () => {
+    expect(() => new CloudEventDelivery({ sinkUrl: 'mailto:x@y' })).toThrow(/must use http or https/);
+    const delivery = new CloudEventDelivery();
+    expect(() => delivery.setRetry({ maxAttempts: 0 })).toThrow(/retry.maxAttempts/);
+    expect(() => delivery.setMode('batch' as never)).toThrow(/mode must be "binary" or "structured"/);
+    expect(() => delivery.setSinkDown(-1)).toThrow(/sinkDown/);
+  });
+});
