@@ -95,7 +95,7 @@ interface CallSpec<T> {
   path: string;
   query?: Record<string, string | boolean | undefined>;
   json?: unknown;
-  text?: { body: string; contentType: string };
+  text?: { body: string; contentType?: string };
   /** Send the bearer token (default true). */
   auth?: boolean;
   /** Parse the JSON (or, with `responseText`, the text) body; without it the body is ignored. */
@@ -160,10 +160,11 @@ export class CmlClient {
 
   /** Gets a new token now (`POST /authenticate`) and uses it from then on. */
   authenticate(signal?: AbortSignal): Promise<string> {
-    this.authInFlight ??= this.login(signal).finally(() => {
+    // One login shared by every caller; a caller's abort ends its own wait, not the shared login.
+    this.authInFlight ??= this.login().finally(() => {
       this.authInFlight = null;
     });
-    return this.authInFlight;
+    return abortable(this.authInFlight, signal);
   }
 
   /** Revokes the current token (`DELETE /logout`). */
@@ -175,7 +176,7 @@ export class CmlClient {
     this.token = null;
   }
 
-  private async login(signal?: AbortSignal): Promise<string> {
+  private async login(): Promise<string> {
     let value: string;
     try {
       value = await this.call({
@@ -185,7 +186,6 @@ export class CmlClient {
         auth: false,
         schema: TokenSchema,
         idempotent: true,
-        signal,
       });
     } catch (e) {
       if (e instanceof CmlApiError && (e.status === 401 || e.status === 403)) {
@@ -318,7 +318,8 @@ export class CmlClient {
       method: 'POST',
       path: '/import',
       query: { title: options.title },
-      text: { body: topologyYaml, contentType: 'application/x-yaml' },
+      // Sent as raw text without a content type, as CML's own Python client does.
+      text: { body: topologyYaml },
       schema: ImportResultSchema,
       signal: options.signal,
     });
@@ -511,7 +512,7 @@ export class CmlClient {
       headers['content-type'] = 'application/json';
     } else if (spec.text) {
       body = spec.text.body;
-      headers['content-type'] = spec.text.contentType;
+      if (spec.text.contentType) headers['content-type'] = spec.text.contentType;
     }
     const timeout = AbortSignal.timeout(this.timeoutMs);
     const signal = spec.signal ? AbortSignal.any([spec.signal, timeout]) : timeout;
@@ -601,6 +602,26 @@ function apiError(status: number, body: string, method: string, path: string): C
     description = title ?? body.trim().slice(0, 200);
   }
   return new CmlApiError(status, code, description || STATUS_CODES[status] || 'error', method, path);
+}
+
+/** `promise`, or the abort reason of `signal` if it aborts first. */
+function abortable<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error as Error);
+      },
+    );
+  });
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
