@@ -60,6 +60,8 @@ const indexName = (fields: string[], unique: boolean): string => `${unique ? 'ux
 export class MongoDocumentStore<T extends StoredDocument> implements DocumentStore<T> {
   private readonly collection: Collection<Document>;
   private readonly uniqueDescriptions = new Map<string, string>();
+  /** The last queued replace of each document being replaced (see `replace`). */
+  private readonly replacing = new Map<string, Promise<void>>();
 
   constructor(
     readonly spec: CollectionSpec,
@@ -138,7 +140,28 @@ export class MongoDocumentStore<T extends StoredDocument> implements DocumentSto
     }
   }
 
-  async replace(doc: T, expectedRevision: number): Promise<void> {
+  /**
+   * Replaces of one document are serialised within this process. MongoDB applies a filtered
+   * replaceOne atomically, but FerretDB v1 (the MongoDB-compatible test server) matches the filter and
+   * writes in two steps, so two concurrent replaces at the same revision could both succeed; queued one
+   * after the other, the second no longer matches and gets CONFLICT. (Each subgraph is the single
+   * writer of its collections, so one process holds all writers of a document.)
+   */
+  replace(doc: T, expectedRevision: number): Promise<void> {
+    const previous = this.replacing.get(doc.id) ?? Promise.resolve();
+    const run = previous.then(() => this.replaceAtRevision(doc, expectedRevision));
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.replacing.set(doc.id, settled);
+    void settled.then(() => {
+      if (this.replacing.get(doc.id) === settled) this.replacing.delete(doc.id);
+    });
+    return run;
+  }
+
+  private async replaceAtRevision(doc: T, expectedRevision: number): Promise<void> {
     this.tick();
     let matched: number;
     try {
