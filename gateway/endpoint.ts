@@ -1,0 +1,121 @@
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import type { Logger } from '../core/logging.ts';
+import { formatErrors, type HttpHint } from './executor/errors.ts';
+import { GatewayExecutor } from './executor/executor.ts';
+import type { SubgraphClients } from './executor/subgraph-client.ts';
+import { loadSupergraph } from './supergraph.ts';
+import type {
+  ContextFunction,
+  ContextInput,
+  EndpointOptions,
+  GatewayContext,
+  GatewayPlugin,
+  OperationCompleteEvent,
+  SubgraphFetchEvent,
+  SubscriptionEvent,
+} from './types.ts';
+
+const NO_FORWARDING: ContextFunction = () => ({ forwardHeaders: {} });
+
+/** One served path at run time: its executor, context hook, observers and error formatting. */
+export class Endpoint {
+  readonly path: string;
+  readonly executor: GatewayExecutor;
+  private readonly contextFn: ContextFunction;
+  private readonly plugins: readonly GatewayPlugin[];
+  private readonly fetchObservers: readonly GatewayPlugin[];
+  private readonly formatErrorFn: EndpointOptions['formatError'];
+
+  constructor(
+    options: EndpointOptions,
+    shared: {
+      clients: SubgraphClients;
+      context?: ContextFunction;
+      plugins: readonly GatewayPlugin[];
+      operationCacheSize?: number;
+      logger: Logger;
+    },
+    private readonly logger: Logger = shared.logger,
+  ) {
+    if (!options.path.startsWith('/')) throw new Error(`endpoint path must start with "/": ${options.path}`);
+    const supergraph = options.supergraph ?? (options.supergraphSdl ? loadSupergraph(options.supergraphSdl) : undefined);
+    if (!supergraph) throw new Error(`endpoint ${options.path}: give supergraphSdl or supergraph`);
+    this.path = options.path;
+    this.executor = new GatewayExecutor({
+      supergraph,
+      clients: shared.clients,
+      validationRules: options.validationRules,
+      parseOptions: options.parseOptions,
+      introspection: options.introspection,
+      operationCacheSize: shared.operationCacheSize,
+    });
+    this.contextFn = options.context ?? shared.context ?? NO_FORWARDING;
+    this.plugins = [...shared.plugins, ...(options.plugins ?? [])];
+    this.fetchObservers = this.plugins.filter((p) => p.subgraphFetch);
+    this.formatErrorFn = options.formatError;
+  }
+
+  /** Runs the context hook; a rejection becomes a GraphQLError with an HTTP status. */
+  async context(input: ContextInput): Promise<GatewayContext> {
+    const context = await this.contextFn(input);
+    if (!context || typeof context !== 'object' || typeof context.forwardHeaders !== 'object') {
+      throw new Error('the context hook must return an object with forwardHeaders');
+    }
+    return context;
+  }
+
+  format(errors: readonly unknown[]): { formatted: GraphQLFormattedError[]; http: HttpHint } {
+    return formatErrors(errors, this.formatErrorFn);
+  }
+
+  /** Observer for subgraph fetches, or undefined when nobody listens. */
+  readonly onFetch = (event: { serviceName: string; durationMs: number; error?: unknown }): void => {
+    const fetchEvent: SubgraphFetchEvent = { subgraph: event.serviceName, durationMs: event.durationMs };
+    if (event.error !== undefined) fetchEvent.error = event.error;
+    for (const plugin of this.fetchObservers) this.safely(() => plugin.subgraphFetch!(fetchEvent));
+  };
+
+  get observesFetches(): boolean {
+    return this.fetchObservers.length > 0;
+  }
+
+  operationComplete(event: OperationCompleteEvent): void {
+    for (const plugin of this.plugins) if (plugin.operationComplete) this.safely(() => plugin.operationComplete!(event));
+  }
+
+  subscriptionOpened(event: SubscriptionEvent): void {
+    for (const plugin of this.plugins) if (plugin.subscriptionOpened) this.safely(() => plugin.subscriptionOpened!(event));
+  }
+
+  subscriptionClosed(event: SubscriptionEvent): void {
+    for (const plugin of this.plugins) if (plugin.subscriptionClosed) this.safely(() => plugin.subscriptionClosed!(event));
+  }
+
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.logger.warn({ err: e, endpoint: this.path }, 'a gateway plugin hook threw');
+    }
+  }
+}
+
+/** The HTTP status for an error thrown by the context hook. */
+export function statusForContextError(error: unknown): number {
+  if (error instanceof GraphQLError) {
+    const http = error.extensions.http as { status?: unknown } | undefined;
+    if (http && typeof http.status === 'number') return http.status;
+    switch (error.extensions.code) {
+      case 'UNAUTHENTICATED':
+        return 401;
+      case 'FORBIDDEN':
+        return 403;
+      case 'BAD_USER_INPUT':
+      case 'BAD_REQUEST':
+        return 400;
+      case 'QUERY_LIMIT_EXCEEDED':
+        return 400;
+    }
+  }
+  return 500;
+}

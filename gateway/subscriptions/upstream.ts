@@ -1,0 +1,197 @@
+import { createClient, type Client } from 'graphql-ws';
+import type { GraphQLFormattedError } from 'graphql';
+import WebSocket from 'ws';
+import type { Logger } from '../../core/logging.ts';
+import { GatewayErrorCode } from '../executor/errors.ts';
+import type { SubgraphResponse } from '../executor/subgraph-client.ts';
+
+/**
+ * The gateway's subscriptions to subgraphs (graphql-ws, `graphql-transport-ws`). A subgraph serves
+ * graphql-ws on its routing URL with the ws:// scheme. One WebSocket per (subgraph URL, forwarded
+ * headers) multiplexes every subscription with those headers, and one upstream subscription per
+ * (URL, headers, operation, variables) is shared by everyone listening to it: it opens with the
+ * first listener and is completed when the last one leaves.
+ */
+export interface UpstreamRequest {
+  serviceName: string;
+  /** ws:// or wss:// URL of the subgraph. */
+  wsUrl: string;
+  query: string;
+  operationName?: string;
+  variables: Record<string, unknown>;
+  /** Forwarded headers: sent on the WebSocket upgrade and as `connectionParams`. */
+  headers: Record<string, string>;
+}
+
+export interface UpstreamListener {
+  next(event: SubgraphResponse): void;
+  /** The upstream subscription ended: completed by the subgraph, or failed with `errors`. */
+  end(errors?: GraphQLFormattedError[]): void;
+}
+
+export interface UpstreamHubOptions {
+  logger: Logger;
+  /** Ping interval, ms (0 disables). */
+  keepAliveMs: number;
+  /** Reconnection attempts before subscriptions fail. */
+  retryAttempts: number;
+  /** Called when the number of open upstream subscriptions of a subgraph changes. */
+  onCountChange?: (serviceName: string, delta: number) => void;
+}
+
+interface SharedClient {
+  client: Client;
+  refs: number;
+}
+
+interface Stream {
+  listeners: Set<UpstreamListener>;
+  dispose: () => void;
+  clientKey: string;
+  serviceName: string;
+}
+
+export class UpstreamHub {
+  private readonly clients = new Map<string, SharedClient>();
+  private readonly streams = new Map<string, Stream>();
+
+  constructor(private readonly options: UpstreamHubOptions) {}
+
+  /** Number of upstream subscriptions currently open (tests and metrics). */
+  get openCount(): number {
+    return this.streams.size;
+  }
+
+  /** Listens to an upstream subscription (opening it if needed); returns the function that stops listening. */
+  subscribe(request: UpstreamRequest, listener: UpstreamListener): () => void {
+    const headersKey = JSON.stringify(sortedEntries(request.headers));
+    const clientKey = request.wsUrl + '\u0000' + headersKey;
+    const streamKey =
+      clientKey + '\u0000' + (request.operationName ?? '') + '\u0000' + request.query + '\u0000' + JSON.stringify(request.variables);
+    let stream = this.streams.get(streamKey);
+    if (!stream) stream = this.open(streamKey, clientKey, request);
+    stream.listeners.add(listener);
+    const opened = stream;
+    return () => {
+      if (!opened.listeners.delete(listener)) return;
+      if (opened.listeners.size === 0 && this.streams.get(streamKey) === opened) {
+        this.streams.delete(streamKey);
+        opened.dispose();
+        this.release(opened);
+      }
+    };
+  }
+
+  private open(streamKey: string, clientKey: string, request: UpstreamRequest): Stream {
+    const shared = this.client(clientKey, request);
+    const stream: Stream = { listeners: new Set(), dispose: () => {}, clientKey, serviceName: request.serviceName };
+    this.streams.set(streamKey, stream);
+    this.options.onCountChange?.(request.serviceName, 1);
+    const finish = (errors?: GraphQLFormattedError[]) => {
+      if (this.streams.get(streamKey) !== stream) return;
+      this.streams.delete(streamKey);
+      this.release(stream);
+      for (const listener of [...stream.listeners]) listener.end(errors);
+      stream.listeners.clear();
+    };
+    stream.dispose = shared.client.subscribe<Record<string, unknown>, Record<string, unknown>>(
+      {
+        query: request.query,
+        ...(request.operationName ? { operationName: request.operationName } : {}),
+        variables: request.variables,
+      },
+      {
+        next: (value) => {
+          for (const listener of stream.listeners) listener.next(value as SubgraphResponse);
+        },
+        error: (error) => {
+          this.options.logger.warn({ subgraph: request.serviceName, err: describe(error) }, 'upstream subscription failed');
+          finish(upstreamErrors(request.serviceName, error));
+        },
+        complete: () => finish(),
+      },
+    );
+    return stream;
+  }
+
+  private client(key: string, request: UpstreamRequest): SharedClient {
+    let shared = this.clients.get(key);
+    if (!shared) {
+      const headers = request.headers;
+      class ForwardingWebSocket extends WebSocket {
+        constructor(address: string, protocols?: string | string[]) {
+          super(address, protocols, { headers });
+        }
+      }
+      const client = createClient({
+        url: request.wsUrl,
+        webSocketImpl: ForwardingWebSocket,
+        connectionParams: { ...headers },
+        lazy: true,
+        lazyCloseTimeout: 0,
+        keepAlive: this.options.keepAliveMs,
+        retryAttempts: this.options.retryAttempts,
+        retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** retries, 2000))),
+        shouldRetry: () => true,
+      });
+      shared = { client, refs: 0 };
+      this.clients.set(key, shared);
+    }
+    shared.refs++;
+    return shared;
+  }
+
+  private release(stream: Stream): void {
+    this.options.onCountChange?.(stream.serviceName, -1);
+    const shared = this.clients.get(stream.clientKey);
+    if (!shared) return;
+    shared.refs--;
+    if (shared.refs <= 0) {
+      this.clients.delete(stream.clientKey);
+      void shared.client.dispose();
+    }
+  }
+
+  /** Completes every upstream subscription and closes every subgraph WebSocket. */
+  async close(): Promise<void> {
+    for (const [key, stream] of [...this.streams]) {
+      this.streams.delete(key);
+      stream.dispose();
+      this.release(stream);
+      for (const listener of stream.listeners) listener.end();
+    }
+    await Promise.all([...this.clients.values()].map((c) => c.client.dispose()));
+    this.clients.clear();
+  }
+}
+
+function sortedEntries(headers: Record<string, string>): [string, string][] {
+  return Object.entries(headers).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function isFormattedErrors(value: unknown): value is GraphQLFormattedError[] {
+  return Array.isArray(value) && value.every((e) => e && typeof e === 'object' && typeof e.message === 'string');
+}
+
+function describe(error: unknown): string {
+  if (isFormattedErrors(error)) return error.map((e) => e.message).join('; ');
+  if (error instanceof Error) return error.message;
+  if (error && typeof error === 'object' && 'code' in error) {
+    const { code, reason } = error as { code: unknown; reason?: unknown };
+    return `socket closed (${String(code)}${reason ? `: ${String(reason)}` : ''})`;
+  }
+  return String(error);
+}
+
+/** What a client sees when its subscription's upstream fails. */
+function upstreamErrors(serviceName: string, error: unknown): GraphQLFormattedError[] {
+  if (isFormattedErrors(error)) {
+    return error.map((e) => ({ ...e, extensions: { ...e.extensions, serviceName } }));
+  }
+  return [
+    {
+      message: `The subscription to subgraph "${serviceName}" ended: ${describe(error)}`,
+      extensions: { code: GatewayErrorCode.SUBSCRIPTION_UPSTREAM_CLOSED, serviceName },
+    },
+  ];
+}
