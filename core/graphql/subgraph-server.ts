@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { ApolloServer, HeaderMap, type BaseContext } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { GraphQLError, parse, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
@@ -106,12 +107,14 @@ export async function startSubgraphServer<Ctx extends BaseContext>(options: Subg
   const apollo = new ApolloServer<Ctx>({
     schema,
     introspection: true,
+    logger: options.logger,
     formatError: (formatted, error) => {
       const out = formatError(formatted, error);
       errorsTotal.inc({ code: String(out.extensions?.code ?? 'UNKNOWN') });
       return out;
     },
     plugins: [
+      ApolloServerPluginInlineTraceDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       {
         async serverWillStart() {
