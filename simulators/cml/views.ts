@@ -63,7 +63,7 @@ export function nodeView(node: SimNode, options: NodeViewOptions): Record<string
     boot_progress: bootProgress(node),
     compute_id: node.computeId,
     cpus: node.cpus,
-    iol_app_id: definition?.libvirtDomainDriver === 'iol' ? 1 + (hash(node.id) % 1022) : null,
+    iol_app_id: null,
     operational: options.operational
       ? {
           boot_disk_size: running || node.hasDisk ? effective.diskGb : null,
@@ -242,9 +242,3 @@ function split(used: number, total: number) {
 }
 
 const round = (n: number): number => Math.round(n * 1000) / 1000;
-
-function hash(text: string): number {
-  let h = 0;
-  for (let i = 0; i < text.length; i++) h = (h * 31 + text.charCodeAt(i)) >>> 0;
-  return h;
-}
