@@ -1,0 +1,82 @@
+import { actorOf, requireScope, Scope, type Identity } from '../../../core/auth/identity.ts';
+import { EventTopic } from '../../../core/events/cloudevent.ts';
+import { ErrorCode, isLcmError } from '../../../core/errors.ts';
+import { newId } from '../../../core/ids.ts';
+import type { Page, PageRequest } from '../../../core/persistence/document-store.ts';
+import { subscribeIterator, type EventBus } from '../../../core/ports/event-bus.ts';
+import type { ChangePublisher } from '../../../core/subgraph/change-publisher.ts';
+import type { ScoreReport } from '../domain/model.ts';
+import { createScoreReport, reviveScoreReport, type NewScoreReport } from '../domain/score-report.ts';
+import {
+  ONE_REPORT_PER_SESSION,
+  type ScoreReportFilter,
+  type ScoreReportRepository,
+} from '../infrastructure/score-report-repository.ts';
+
+/** CloudEvent type of a newly published report. */
+export const SCORE_REPORT_PUBLISHED = 'lcm.score-report.published.v1';
+
+/** Use cases of the score-reports subgraph: authorise → aggregate → insert once → publish. */
+export class ScoreReportService {
+  constructor(
+    private readonly repo: ScoreReportRepository,
+    private readonly publisher: ChangePublisher,
+    private readonly bus: EventBus,
+    private readonly clock: () => Date,
+  ) {}
+
+  /**
+   * Publish a session's report. Idempotent per session: when the session already has a report (also
+   * when a concurrent call inserted it first), that report is returned and no second event is sent.
+   */
+  async publish(identity: Identity | undefined, input: NewScoreReport): Promise<ScoreReport> {
+    const who = requireScope(identity, Scope.INTERNAL);
+    const now = this.clock();
+    const report = createScoreReport(input, newId('rep', now.getTime()), now);
+    const existing = await this.repo.findBySession(report.sessionId);
+    if (existing) return existing;
+    try {
+      await this.repo.insert(report);
+    } catch (e) {
+      if (isLcmError(e) && e.code === ErrorCode.CONFLICT && e.details.index === ONE_REPORT_PER_SESSION) {
+        const winner = await this.repo.findBySession(report.sessionId);
+        if (winner) return winner;
+      }
+      throw e;
+    }
+    await this.publisher.publish({
+      topic: EventTopic.scoreReport,
+      type: SCORE_REPORT_PUBLISHED,
+      subject: report.id,
+      data: report,
+      revision: report.revision,
+      actor: actorOf(who),
+      projections: [],
+    });
+    return report;
+  }
+
+  get(id: string): Promise<ScoreReport | undefined> {
+    return this.repo.get(id);
+  }
+
+  getMany(ids: readonly string[]): Promise<ScoreReport[]> {
+    return this.repo.getMany(ids);
+  }
+
+  reportsOfSessions(sessionIds: readonly string[]): Promise<ScoreReport[]> {
+    return this.repo.findBySessions(sessionIds);
+  }
+
+  page(filter: ScoreReportFilter, page: PageRequest): Promise<Page<ScoreReport>> {
+    return this.repo.page(filter, page);
+  }
+
+  /** Every report published from now on (from every replica, through the bus). */
+  published(identity: Identity | undefined): AsyncIterableIterator<ScoreReport> {
+    requireScope(identity, Scope.READ);
+    return subscribeIterator(this.bus, EventTopic.scoreReport, (event) =>
+      event.type === SCORE_REPORT_PUBLISHED ? reviveScoreReport(event.data) : undefined,
+    );
+  }
+}

@@ -1,0 +1,37 @@
+import { requireScope, Scope } from '../../core/auth/identity.ts';
+import { pageRequest, toConnection } from '../../core/graphql/connections.ts';
+import { DateTimeScalar } from '../../core/graphql/scalars.ts';
+import type { Resolvers } from './__generated__/resolvers-types.ts';
+import type { ScoreReport } from './domain/model.ts';
+
+/** Thin resolvers: arguments → service call → result. */
+export const resolvers: Resolvers = {
+  DateTime: DateTimeScalar,
+  Query: {
+    scoreReport: (_, { id }, ctx) => {
+      requireScope(ctx.identity, Scope.READ);
+      return ctx.reportById.load(id);
+    },
+    scoreReports: async (_, { first, after, filter }, ctx) => {
+      requireScope(ctx.identity, Scope.READ);
+      return toConnection(await ctx.service.page(filter ?? {}, pageRequest(first, after)));
+    },
+  },
+  Mutation: {
+    publishScoreReport: (_, { input }, ctx) => ctx.service.publish(ctx.identity, input),
+  },
+  Subscription: {
+    scoreReportPublished: {
+      subscribe: (_, __, ctx) => ctx.service.published(ctx.identity),
+      resolve: (report: ScoreReport) => report,
+    },
+  },
+  ScoreReport: {
+    __resolveReference: (ref, ctx) => ctx.reportById.load(ref.id),
+    session: (report) => ({ id: report.sessionId }),
+  },
+  LabletSession: {
+    __resolveReference: (ref) => ({ id: ref.id }),
+    scoreReport: (session, _, ctx) => ctx.reportBySession.load(session.id),
+  },
+};
