@@ -83,16 +83,25 @@ const facadeCreateSchema = z.object({
   ldsSessionId: z.string().min(1).optional(),
   /** The lab to collect from, as a grading-engine pod; or give `devices` and let the facade build it. */
   pod: podSchema.optional(),
+  /** The worker (CML server) address: the host of every device that does not name one. */
+  workerAddress: z.string().min(1).optional(),
   devices: z
     .array(
       z.object({
         label: z.string().min(1),
         protocol: z.string().min(1),
-        host: z.string().min(1),
+        host: z.string().min(1).optional(),
         port: z.number().int().min(1).max(65535).optional(),
       }),
     )
     .optional(),
+}).superRefine((body, ctx) => {
+  if (body.pod && body.devices) ctx.addIssue({ code: 'custom', path: ['devices'], message: 'give either pod or devices, not both' });
+  (body.devices ?? []).forEach((d, i) => {
+    if (d.host === undefined && body.workerAddress === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['devices', i, 'host'], message: 'a device needs a host when workerAddress is not given' });
+    }
+  });
 });
 
 type PodInput = z.infer<typeof podSchema>;
@@ -260,7 +269,7 @@ export function addGradingApiRoutes(router: JsonRouter, deps: GradingApiDeps): v
             label: d.label,
             hostname: d.label,
             collector: 'lcm',
-            interfaces: [{ name: `${d.protocol}-${d.label}`, protocol: d.protocol, host: d.host, port: d.port }],
+            interfaces: [{ name: `${d.protocol}-${d.label}`, protocol: d.protocol, host: d.host ?? (body.workerAddress as string), port: d.port }],
           })),
         };
     const partId = body.ruleset ?? 'default';

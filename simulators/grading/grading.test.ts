@@ -10,9 +10,10 @@ const gradingRequest = (labletSessionId: string, ruleset?: string) => ({
   labletSessionId,
   ...(ruleset ? { ruleset } : {}),
   ldsSessionId: 'lds-1',
+  workerAddress: '10.0.0.5',
   devices: [
     { label: 'R1', protocol: 'telnet', host: '10.0.0.5', port: 2001 },
-    { label: 'R2', protocol: 'ssh', host: '10.0.0.5', port: 2002 },
+    { label: 'R2', protocol: 'ssh', port: 2002 },
   ],
 });
 
@@ -63,6 +64,13 @@ describe('grading simulator', () => {
       expect(report.passed).toBe(report.score >= 70);
       expect(Date.parse(report.submittedAt)).toBeGreaterThanOrEqual(Date.parse(report.gradedAt));
 
+      const v1 = await request('GET', `${sim.url}/api/v1/sessions/${id}`);
+      expect(v1.body.parts[0].pod.devices[1]).toEqual({
+        label: 'R2',
+        hostname: 'R2',
+        collector: 'lcm',
+        interfaces: [{ name: 'ssh-R2', protocol: 'ssh', host: '10.0.0.5', port: 2002 }],
+      });
       const after = await request('GET', `${sim.url}/grading-sessions/${id}`);
       expect(after.body).toMatchObject({ status: 'SUBMITTED', state: 'locked', scoreReport: { score: report.score } });
     });
@@ -235,6 +243,8 @@ describe('grading simulator', () => {
     expect(Object.keys(badPod.body.errors)).toEqual(expect.arrayContaining(['pod.devices.0.hostname', 'pod.devices.0.interfaces']));
 
     expect((await request('POST', `${sim.url}/grading-sessions`, {})).body.errors).toHaveProperty('labletSessionId');
+    const noHost = await request('POST', `${sim.url}/grading-sessions`, { labletSessionId: 'x', devices: [{ label: 'R1', protocol: 'ssh' }] });
+    expect(noHost.body.errors).toEqual({ 'devices.0.host': ['a device needs a host when workerAddress is not given'] });
     expect((await request('POST', `${sim.url}/_sim/config`, { outcome: 'maybe' })).status).toBe(400);
     const badRuleset = await request('POST', `${sim.url}/_sim/config`, { rulesets: { x: { sections: [{ name: 'a', maxScore: 10 }], cutScore: 20 } } });
     expect(badRuleset.status).toBe(400);

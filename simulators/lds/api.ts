@@ -62,12 +62,14 @@ const facadeCreateSchema = z.object({
   owner: z.string().min(1),
   /** Lab content name; defaults to "lablet". */
   formQualifiedName: z.string().min(1).optional(),
+  /** The worker (CML server) address: the host of every device that does not name one. */
+  workerAddress: z.string().min(1).optional(),
   devices: z
     .array(
       z.object({
         label: z.string().min(1),
         protocol: z.string().min(1),
-        host: z.string().min(1),
+        host: z.string().min(1).optional(),
         port: z.number().int().min(1).max(65535).nullable().optional(),
         password: z.string().nullable().optional(),
       }),
@@ -76,6 +78,12 @@ const facadeCreateSchema = z.object({
   firstName: z.string().optional(),
   lastName: z.string().optional(),
   email: z.string().optional(),
+}).superRefine((body, ctx) => {
+  body.devices.forEach((d, i) => {
+    if (d.host === undefined && body.workerAddress === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['devices', i, 'host'], message: 'a device needs a host when workerAddress is not given' });
+    }
+  });
 });
 
 /** The LDSSession JSON of the v3 API. */
@@ -254,7 +262,13 @@ export function addLdsApiRoutes(router: JsonRouter, deps: LdsApiDeps): void {
     sessions.setDevices(
       session.id,
       1,
-      body.devices.map((d) => ({ device_label: d.label, protocol: d.protocol, host: d.host, port: d.port ?? null, password: d.password ?? null })),
+      body.devices.map((d) => ({
+        device_label: d.label,
+        protocol: d.protocol,
+        host: d.host ?? (body.workerAddress as string),
+        port: d.port ?? null,
+        password: d.password ?? null,
+      })),
     );
     return { status: 201, body: view(session), headers: { location: `/sessions/${session.id}` } };
   });

@@ -26,9 +26,10 @@ const facadeBody = (labletSessionId: string) => ({
   labletSessionId,
   owner: 'student-1',
   formQualifiedName: 'Exam CCNA LAB 1.0',
+  workerAddress: '10.0.0.5',
   devices: [
     { label: 'R1', protocol: 'telnet', host: '10.0.0.5', port: 2001 },
-    { label: 'PC1', protocol: 'vnc', host: '10.0.0.5', port: 2002, password: 'pw' },
+    { label: 'PC1', protocol: 'vnc', port: 2002, password: 'pw' },
   ],
 });
 
@@ -268,7 +269,7 @@ describe('LDS simulator', () => {
     const wrongType = await request('POST', `${sim.url}/sessions`, 'owner=x', { 'content-type': 'application/x-www-form-urlencoded' });
     expect(wrongType.status).toBe(415);
 
-    const badDevices = await request('POST', `${sim.url}/sessions`, { ...facadeBody('x'), devices: [{ label: 'R1', protocol: 'ssh', port: 70000 }] });
+    const badDevices = await request('POST', `${sim.url}/sessions`, { ...facadeBody('x'), workerAddress: undefined, devices: [{ label: 'R1', protocol: 'ssh', port: 70000 }] });
     expect(badDevices.status).toBe(400);
     expect(badDevices.body.error.message).toMatch(/devices\.0\.host/);
     expect(badDevices.body.error.message).toMatch(/devices\.0\.port/);
