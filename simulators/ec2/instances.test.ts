@@ -13,6 +13,9 @@ import {
   StopInstancesCommand,
   TerminateInstancesCommand,
   paginateDescribeInstances,
+  waitUntilInstanceRunning,
+  waitUntilInstanceStopped,
+  waitUntilInstanceTerminated,
 } from '@aws-sdk/client-ec2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startEc2Simulator, type Ec2Simulator, type Ec2SimulatorOptions } from './index.ts';
@@ -189,6 +192,17 @@ describe('EC2 simulator: instance lifecycle', () => {
     const fromStopped = await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
     expect(fromStopped.TerminatingInstances?.[0]).toMatchObject({ PreviousState: { Name: 'stopped' }, CurrentState: { Name: 'shutting-down' } });
     await reaches(id, 'terminated');
+  });
+
+  it("works with the SDK's waiters (instance running, stopped, terminated)", async () => {
+    const [launched] = await launch();
+    const InstanceIds = [launched?.InstanceId as string];
+    const timing = { client: ec2, maxWaitTime: 10, minDelay: 0.02, maxDelay: 0.05 };
+    expect((await waitUntilInstanceRunning(timing, { InstanceIds })).state).toBe('SUCCESS');
+    await ec2.send(new StopInstancesCommand({ InstanceIds }));
+    expect((await waitUntilInstanceStopped(timing, { InstanceIds })).state).toBe('SUCCESS');
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds }));
+    expect((await waitUntilInstanceTerminated(timing, { InstanceIds })).state).toBe('SUCCESS');
   });
 
   it('reuses the reservation for a repeated ClientToken with the same parameters and rejects different ones', async () => {
