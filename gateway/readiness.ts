@@ -9,7 +9,7 @@ export class SubgraphReadiness {
   private cached: { at: number; failing: Promise<string[]> } | undefined;
 
   constructor(
-    private readonly subgraphs: () => ReadonlyMap<string, string>,
+    private readonly subgraphs: () => readonly { name: string; url: string }[],
     private readonly cacheMs: number,
     private readonly timeoutMs = 2000,
   ) {}
@@ -25,7 +25,7 @@ export class SubgraphReadiness {
 
   private async probeAll(): Promise<string[]> {
     const results = await Promise.all(
-      [...this.subgraphs()].map(async ([name, url]) => {
+      this.subgraphs().map(async ({ name, url }) => {
         const problem = await this.probe(url);
         return problem ? `subgraph ${name} (${url}): ${problem}` : undefined;
       }),

@@ -93,11 +93,11 @@ export async function createGateway(options: GatewayOptions): Promise<RunningGat
   }
 
   const readiness = new SubgraphReadiness(() => {
-    const all = new Map<string, string>();
+    const all = new Map<string, { name: string; url: string }>();
     for (const endpoint of endpoints) {
-      for (const [name, url] of endpoint.executor.supergraph.subgraphUrls) all.set(`${name}@${url}`, url);
+      for (const [name, url] of endpoint.executor.supergraph.subgraphUrls) all.set(`${name} ${url}`, { name, url });
     }
-    return all;
+    return [...all.values()];
   }, options.readinessCacheMs ?? 2000);
 
   let stopping = false;
@@ -167,12 +167,12 @@ export async function createGateway(options: GatewayOptions): Promise<RunningGat
       await Promise.all([...wsEndpoints.values()].map((ws) => ws.close()));
       manager.close();
       await hub.close();
-      if (inflight > 0) {
-        await Promise.race([
-          new Promise<void>((resolve) => (drained = resolve)),
-          new Promise<void>((resolve) => setTimeout(resolve, options.shutdownGraceMs ?? 5000).unref()),
-        ]);
-      }
+      const grace = options.shutdownGraceMs ?? 5000;
+      const timeout = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+      if (inflight > 0) await Promise.race([new Promise<void>((resolve) => (drained = resolve)), timeout(grace)]);
+      // Answered keep-alive connections are idle now; give them a moment to end, then cut the rest.
+      server.closeIdleConnections();
+      await Promise.race([closed, timeout(Math.min(grace, 1000))]);
       server.closeAllConnections();
       await closed;
       await clients.close();
