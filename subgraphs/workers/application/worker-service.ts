@@ -1,0 +1,231 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { actorOf, requireScope, Scope, type Identity } from '../../../core/auth/identity.ts';
+import type { WorkerStatus } from '../../../core/domain/enums.ts';
+import { EventTopic } from '../../../core/events/cloudevent.ts';
+import { badInput, ErrorCode, isLcmError, notFound } from '../../../core/errors.ts';
+import { newId } from '../../../core/ids.ts';
+import type { Page, PageRequest } from '../../../core/persistence/document-store.ts';
+import { subscribeIterator, type EventBus } from '../../../core/ports/event-bus.ts';
+import type { ChangePublisher } from '../../../core/subgraph/change-publisher.ts';
+import { reviveWorker, type Reservation, type Worker } from '../domain/model.ts';
+import type { CapacityRequest } from '../domain/placement.ts';
+import { DEFAULT_PORT_RANGE, type PortRange } from '../domain/ports.ts';
+import {
+  createWorker,
+  normaliseWorkerRequest,
+  recordInstance,
+  recordObservation,
+  releaseCapacity,
+  reserveCapacity,
+  setDesiredStatus,
+  transitionWorker,
+  type WorkerInstanceFacts,
+  type WorkerObservation,
+  type WorkerRequest,
+} from '../domain/worker.ts';
+import type { WorkerFilter, WorkerRepository } from '../infrastructure/worker-repository.ts';
+import type { WorkerTemplateRepository } from '../infrastructure/worker-template-repository.ts';
+import { KeyedSerializer } from './keyed-serializer.ts';
+import { WorkerEventType, workerProjections } from './worker-events.ts';
+
+export interface WorkerServiceOptions {
+  /** Ports handed out on every worker (default 2000–9999). */
+  portRange?: PortRange;
+  /** Attempts of a change that keeps losing its conditional write to other replicas (default 16). */
+  maxAttempts?: number;
+}
+
+/** What a command decided: nothing to write, or the next worker and the event that announces it. */
+type Decision<R> = { changed: false; result: R } | { changed: true; next: Worker; eventType: string; result: R };
+
+/** A CONFLICT from the store's conditional write: another writer changed the worker first. */
+const isConcurrentChange = (e: unknown): boolean =>
+  isLcmError(e) && e.code === ErrorCode.CONFLICT && typeof e.details.expectedRevision === 'number';
+
+/**
+ * Use cases of the workers subgraph: authorise → load → aggregate → one conditional write → publish
+ * (coordination projections + CloudEvent). Every change of an existing worker is serialised per
+ * worker in this process and, should another replica win the write, reloaded and decided again (the
+ * reservation may still fit), a bounded number of times.
+ */
+export class WorkerService {
+  private readonly serializer = new KeyedSerializer();
+  private readonly portRange: PortRange;
+  private readonly maxAttempts: number;
+
+  constructor(
+    private readonly workers: WorkerRepository,
+    private readonly templates: WorkerTemplateRepository,
+    private readonly publisher: ChangePublisher,
+    private readonly bus: EventBus,
+    private readonly clock: () => Date,
+    options: WorkerServiceOptions = {},
+  ) {
+    this.portRange = options.portRange ?? DEFAULT_PORT_RANGE;
+    this.maxAttempts = options.maxAttempts ?? 16;
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Queries (scope `read`)
+
+  async get(identity: Identity | undefined, id: string): Promise<Worker | undefined> {
+    requireScope(identity, Scope.READ);
+    return this.workers.get(id);
+  }
+
+  async page(identity: Identity | undefined, filter: WorkerFilter, page: PageRequest): Promise<Page<Worker>> {
+    requireScope(identity, Scope.READ);
+    return this.workers.page(filter, page);
+  }
+
+  /** Workers by id in one round trip, for entity references (the gateway has authorised the query). */
+  getMany(ids: readonly string[]): Promise<Worker[]> {
+    return this.workers.getMany(ids);
+  }
+
+  /** Every change of a worker (optionally only of `ids`), as the worker after the change. */
+  updates(identity: Identity | undefined, ids: readonly string[] | null | undefined): AsyncIterableIterator<Worker> {
+    requireScope(identity, Scope.READ);
+    const only = ids && ids.length > 0 ? new Set(ids) : undefined;
+    return subscribeIterator(this.bus, EventTopic.worker, (event) => {
+      if (only && (event.subject === undefined || !only.has(event.subject))) return undefined;
+      try {
+        return reviveWorker(event.data);
+      } catch {
+        return undefined;
+      }
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Commands (scope `internal`)
+
+  /**
+   * A new PENDING worker from a template. Idempotent on `requestKey`: a second request with the same
+   * key (even a concurrent one) returns the first worker and publishes nothing.
+   */
+  async request(identity: Identity | undefined, input: WorkerRequest): Promise<Worker> {
+    const who = requireScope(identity, Scope.INTERNAL);
+    const request = normaliseWorkerRequest(input);
+    if (request.requestKey !== null) {
+      const existing = await this.workers.findByRequestKey(request.requestKey);
+      if (existing) return existing;
+    }
+    const template = await this.templates.findByName(request.templateName);
+    if (!template) throw badInput('input.templateName', `unknown worker template "${request.templateName}"`);
+    const now = this.clock();
+    const worker = createWorker(template, request, newId('wkr', now.getTime()), now);
+    try {
+      await this.workers.insert(worker);
+    } catch (e) {
+      if (request.requestKey !== null && isLcmError(e) && e.code === ErrorCode.CONFLICT) {
+        const winner = await this.workers.findByRequestKey(request.requestKey);
+        if (winner) return winner;
+      }
+      throw e;
+    }
+    await this.publish(worker, WorkerEventType.requested, actorOf(who));
+    return worker;
+  }
+
+  transition(
+    identity: Identity | undefined,
+    id: string,
+    to: WorkerStatus,
+    reason: string | null | undefined,
+    expectedRevision: number | null | undefined,
+  ): Promise<Worker> {
+    const who = requireScope(identity, Scope.INTERNAL);
+    return this.change(id, actorOf(who), (current, now) => {
+      const next = transitionWorker(current, to, reason, now, expectedRevision);
+      return { changed: true, next, eventType: WorkerEventType.statusChanged, result: next };
+    });
+  }
+
+  setDesiredStatus(identity: Identity | undefined, id: string, desired: WorkerStatus, reason: string | null | undefined): Promise<Worker> {
+    const who = requireScope(identity, Scope.INTERNAL);
+    return this.change(id, actorOf(who), (current, now) => {
+      const { worker, changed } = setDesiredStatus(current, desired, reason, now);
+      return changed ? { changed, next: worker, eventType: WorkerEventType.desiredStatusChanged, result: worker } : { changed, result: worker };
+    });
+  }
+
+  recordInstance(identity: Identity | undefined, id: string, facts: WorkerInstanceFacts): Promise<Worker> {
+    const who = requireScope(identity, Scope.INTERNAL);
+    return this.change(id, actorOf(who), (current, now) => {
+      const { worker, changed } = recordInstance(current, facts, now);
+      return changed ? { changed, next: worker, eventType: WorkerEventType.updated, result: worker } : { changed, result: worker };
+    });
+  }
+
+  recordObservation(identity: Identity | undefined, id: string, observation: WorkerObservation): Promise<Worker> {
+    const who = requireScope(identity, Scope.INTERNAL);
+    return this.change(id, actorOf(who), (current, now) => {
+      const { worker, changed } = recordObservation(current, observation, now);
+      return changed ? { changed, next: worker, eventType: WorkerEventType.updated, result: worker } : { changed, result: worker };
+    });
+  }
+
+  /**
+   * Reserve capacity and ports for a session on a worker: one conditional write of the worker
+   * document. Reserving again for the same session returns the first reservation.
+   */
+  reserve(identity: Identity | undefined, workerId: string, request: CapacityRequest): Promise<Reservation> {
+    const who = requireScope(identity, Scope.INTERNAL);
+    return this.change(workerId, actorOf(who), (current, now) => {
+      const { worker, reservation, changed } = reserveCapacity(current, request, now, this.portRange);
+      return changed
+        ? { changed, next: worker, eventType: WorkerEventType.capacityReserved, result: reservation }
+        : { changed, result: reservation };
+    });
+  }
+
+  /** Release a session's reservation; releasing what is not held returns the worker unchanged. */
+  release(identity: Identity | undefined, workerId: string, sessionId: string): Promise<Worker> {
+    const who = requireScope(identity, Scope.INTERNAL);
+    return this.change(workerId, actorOf(who), (current, now) => {
+      const { worker, changed } = releaseCapacity(current, sessionId, now);
+      return changed ? { changed, next: worker, eventType: WorkerEventType.capacityReleased, result: worker } : { changed, result: worker };
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------------
+
+  /**
+   * Load → decide → conditional write → publish, one change at a time per worker in this process,
+   * deciding again on the fresh state when another replica's write got there first.
+   */
+  private change<R>(id: string, actor: string, decide: (current: Worker, now: Date) => Decision<R>): Promise<R> {
+    return this.serializer.run(id, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const current = await this.workers.get(id);
+        if (!current) throw notFound('CmlWorker', id);
+        const decision = decide(current, this.clock());
+        if (!decision.changed) return decision.result;
+        try {
+          await this.workers.save(decision.next);
+        } catch (e) {
+          if (isConcurrentChange(e) && attempt < this.maxAttempts) {
+            await sleep(Math.random() * Math.min(50, 2 ** attempt));
+            continue;
+          }
+          throw e;
+        }
+        await this.publish(decision.next, decision.eventType, actor);
+        return decision.result;
+      }
+    });
+  }
+
+  private publish(worker: Worker, type: string, actor: string): Promise<void> {
+    return this.publisher.publish({
+      topic: EventTopic.worker,
+      type,
+      subject: worker.id,
+      data: worker,
+      revision: worker.revision,
+      actor,
+      projections: workerProjections(worker),
+    });
+  }
+}

@@ -1,0 +1,42 @@
+import { pageRequest, toConnection } from '../../core/graphql/connections.ts';
+import { DateTimeScalar, JSONScalar } from '../../core/graphql/scalars.ts';
+import type { Resolvers } from './__generated__/resolvers-types.ts';
+import { allocatedCapacity, availableCapacity } from './domain/capacity.ts';
+import type { Worker } from './domain/model.ts';
+
+/** Thin resolvers: arguments → service call → result. */
+export const resolvers: Resolvers = {
+  DateTime: DateTimeScalar,
+  JSON: JSONScalar,
+  Query: {
+    worker: async (_, { id }, ctx) => (await ctx.workers.get(ctx.identity, id)) ?? null,
+    workers: async (_, { first, after, filter }, ctx) =>
+      toConnection(await ctx.workers.page(ctx.identity, filter ?? {}, pageRequest(first, after))),
+    workerTemplates: (_, __, ctx) => ctx.templates.list(ctx.identity),
+    workerTemplate: async (_, { name }, ctx) => (await ctx.templates.get(ctx.identity, name)) ?? null,
+  },
+  Mutation: {
+    requestWorker: (_, { input }, ctx) => ctx.workers.request(ctx.identity, input),
+    transitionWorker: (_, { id, to, reason, expectedRevision }, ctx) => ctx.workers.transition(ctx.identity, id, to, reason, expectedRevision),
+    setWorkerDesiredStatus: (_, { id, desiredStatus, reason }, ctx) => ctx.workers.setDesiredStatus(ctx.identity, id, desiredStatus, reason),
+    recordWorkerInstance: (_, { id, input }, ctx) => ctx.workers.recordInstance(ctx.identity, id, input),
+    recordWorkerObservation: (_, { id, input }, ctx) => ctx.workers.recordObservation(ctx.identity, id, input),
+    reserveCapacity: (_, { input: { workerId, ...request } }, ctx) => ctx.workers.reserve(ctx.identity, workerId, request),
+    releaseCapacity: (_, { workerId, sessionId }, ctx) => ctx.workers.release(ctx.identity, workerId, sessionId),
+    seedWorkerTemplates: (_, { yaml }, ctx) => ctx.templates.seed(ctx.identity, yaml),
+  },
+  Subscription: {
+    workerUpdated: {
+      subscribe: (_, { ids }, ctx) => ctx.workers.updates(ctx.identity, ids),
+      resolve: (worker: Worker) => worker,
+    },
+  },
+  CmlWorker: {
+    __resolveReference: (ref, ctx) => ctx.workerById.load(ref.id),
+    allocatedCapacity: (worker) => allocatedCapacity(worker),
+    availableCapacity: (worker) => availableCapacity(worker),
+  },
+  WorkerTemplate: {
+    __resolveReference: (ref, ctx) => ctx.templateByName.load(ref.name),
+  },
+};
