@@ -397,11 +397,6 @@ export class InstanceFleet {
     return this.snapshot(record);
   }
 
-  /** Add or overwrite tags (the caller has checked the limit). */
-  setTags(record: InstanceRecord, tags: readonly TagInput[]): void {
-    for (const { key, value } of tags) record.tags.set(key, value);
-  }
-
   /** Resolve when the instance reaches `state` (rejects after `timeoutMs`, or when the fleet closes). */
   waitForState(instanceId: string, state: InstanceStateName, timeoutMs = 10_000): Promise<SimInstance> {
     return new Promise((resolve, reject) => {

@@ -15,11 +15,11 @@ export function stableResourceId(prefix: string, seed: string): string {
 
 const idPattern = (prefix: string) => new RegExp(`^${prefix}-(?:[0-9a-f]{8}|[0-9a-f]{17})$`);
 
-export const INSTANCE_ID_PATTERN = idPattern('i');
-export const IMAGE_ID_PATTERN = idPattern('ami');
+const INSTANCE_ID = idPattern('i');
+const IMAGE_ID = idPattern('ami');
 
-export const isInstanceId = (id: string): boolean => INSTANCE_ID_PATTERN.test(id);
-export const isImageId = (id: string): boolean => IMAGE_ID_PATTERN.test(id);
+export const isInstanceId = (id: string): boolean => INSTANCE_ID.test(id);
+export const isImageId = (id: string): boolean => IMAGE_ID.test(id);
 
 /** A spot request id (`sir-` and 8 characters). */
 export function newSpotRequestId(): string {

@@ -16,8 +16,6 @@ export const INSTANCE_STATE_CODES = {
 
 export type InstanceStateName = keyof typeof INSTANCE_STATE_CODES;
 
-export const INSTANCE_STATE_NAMES = Object.keys(INSTANCE_STATE_CODES) as InstanceStateName[];
-
 /** The lifecycle EC2 drives an instance through (stop/start for EBS-backed instances). */
 export const instanceStateMachine = defineStateMachine<InstanceStateName>('Ec2Instance', {
   pending: ['running', 'shutting-down'],

@@ -13,10 +13,6 @@ export class QueryParams {
     return new QueryParams(new Map(new URLSearchParams(encoded)));
   }
 
-  static of(entries: Iterable<readonly [string, string]>): QueryParams {
-    return new QueryParams(new Map(entries));
-  }
-
   /** Merge: the other parameters win over these. */
   merge(other: QueryParams): QueryParams {
     return new QueryParams(new Map([...this.entries, ...other.entries]));
