@@ -39,7 +39,7 @@ export function createEtcdClient(options: EtcdClientOptions): Etcd3 {
   const breaker = options.circuitBreaker ?? { consecutiveFailures: 3, halfOpenAfterMs: 1000 };
   const keepalive = options.keepaliveIntervalMs ?? 10_000;
   return new Etcd3({
-    hosts: options.endpoints,
+    hosts: options.endpoints.map(normalizeEndpoint),
     auth: options.auth,
     credentials: options.credentials,
     dialTimeout: requestTimeoutMs,
@@ -57,6 +57,12 @@ export function createEtcdClient(options: EtcdClientOptions): Etcd3 {
       watchBackoff: exponentialBackoff(100, maxDelay, -1),
     },
   });
+}
+
+/** `http://host:port` from an endpoint URL (gRPC rejects a trailing slash or a path). */
+export function normalizeEndpoint(endpoint: string): string {
+  const url = new URL(endpoint.includes('://') ? endpoint : `http://${endpoint}`);
+  return `${url.protocol}//${url.host}`;
 }
 
 /** A policy that runs the call once (etcd3 only ever calls `execute`). */

@@ -1,0 +1,283 @@
+import { randomUUID } from 'node:crypto';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { EtcdCoordinationStore } from '../adapters/etcd/etcd-coordination.ts';
+import { MemoryCoordinationCluster, type MemoryCoordinationStore } from '../adapters/memory/memory-coordination.ts';
+import { eventually } from '../ports/coordination.contract.ts';
+import type { CoordinationStore, WatchEvent } from '../ports/coordination.ts';
+import { startTcpProxy, type TcpProxy } from '../../test/support/tcp-proxy.ts';
+import { Controller, serveControllerOps, type ControllerOptions, type Reconciler } from './controller.ts';
+import type { InformerSource } from './informer.ts';
+
+/** Clients of one coordination cluster, one per "process", and a way to make a process vanish. */
+interface Backend {
+  client(): Promise<CoordinationStore>;
+  kill(client: CoordinationStore): void;
+  close(): Promise<void>;
+}
+
+const backends: { name: string; make: () => Backend }[] = [
+  {
+    name: 'memory',
+    make: () => {
+      const cluster = new MemoryCoordinationCluster();
+      const clients: MemoryCoordinationStore[] = [];
+      return {
+        client: async () => {
+          const c = cluster.client();
+          clients.push(c);
+          return c;
+        },
+        kill: (c) => (c as MemoryCoordinationStore).disconnect(),
+        close: async () => {
+          await Promise.all(clients.map((c) => c.close()));
+          cluster.close();
+        },
+      };
+    },
+  },
+  {
+    name: 'etcd',
+    make: () => {
+      const namespace = `/test-${randomUUID()}`;
+      const endpoint = new URL(inject('etcdEndpoint'));
+      const clients: { store: EtcdCoordinationStore; proxy: TcpProxy }[] = [];
+      return {
+        client: async () => {
+          const proxy = await startTcpProxy({ port: Number(endpoint.port) });
+          const store = new EtcdCoordinationStore({ endpoints: [proxy.url], namespace, requestTimeoutMs: 1000 });
+          clients.push({ store, proxy });
+          return store;
+        },
+        kill: (c) => clients.find((x) => x.store === c)!.proxy.cut(),
+        close: async () => {
+          const admin = new EtcdCoordinationStore({ endpoints: [endpoint.href], namespace });
+          await Promise.all(clients.map((c) => (c.proxy.mode === 'forward' ? c.store.close() : c.store.abandon())));
+          await Promise.all(clients.map((c) => c.proxy.close()));
+          await admin.deletePrefix('/');
+          await admin.close();
+        },
+      };
+    },
+  },
+];
+
+/** The authoritative records (what GraphQL would list) shared by every "process" of a test. */
+class Things {
+  readonly ids = new Set<string>();
+  async create(store: CoordinationStore, id: string): Promise<void> {
+    this.ids.add(id);
+    await store.put(`/lcm/things/${id}`, JSON.stringify({ id }));
+  }
+  source(): InformerSource<{ id: string }> {
+    return {
+      name: 'things',
+      prefix: '/lcm/things/',
+      list: async () => [...this.ids].map((id) => ({ id })),
+      keyOf: (t) => t.id,
+      decode: (event: WatchEvent) => {
+        const id = event.key.slice('/lcm/things/'.length);
+        return { key: id, object: event.type === 'put' ? { id } : null };
+      },
+    };
+  }
+}
+
+const fastElection = { ttlSeconds: 1, renewIntervalMs: 150, renewDeadlineMs: 500, retryIntervalMs: 100 };
+
+for (const { name, make } of backends) {
+  describe(`Controller on ${name}`, { timeout: 30_000 }, () => {
+    let backend: Backend;
+    const controllers: Controller[] = [];
+    const closers: (() => Promise<void>)[] = [];
+    afterEach(async () => {
+      for (const c of controllers.splice(0)) await c.stop();
+      for (const close of closers.splice(0)) await close();
+      await backend.close();
+    });
+
+    const controller = async (things: Things, reconcile: Reconciler, extra: Partial<ControllerOptions> = {}) => {
+      const store = await backend.client();
+      const c = new Controller({
+        name: 'things-controller',
+        store,
+        reconcile,
+        watches: [{ source: things.source() }],
+        leaderElection: fastElection,
+        resyncPeriodMs: 0,
+        ...extra,
+      });
+      controllers.push(c);
+      return { controller: c, store };
+    };
+
+    it('reconciles listed and watched keys; honours requeue-after, and retries errors with backoff', async () => {
+      backend = make();
+      const things = new Things();
+      const writer = await backend.client();
+      await things.create(writer, 'listed');
+      const calls: string[] = [];
+      let failures = 0;
+      const { controller: c } = await controller(
+        things,
+        async (key, { retries }) => {
+          calls.push(`${key}#${retries}`);
+          if (key === 'flaky' && failures < 2) {
+            failures++;
+            throw new Error('transient');
+          }
+          if (key === 'poll' && calls.filter((k) => k.startsWith('poll')).length < 3) return { requeueAfterMs: 30 };
+          return undefined;
+        },
+        { rateLimit: { baseDelayMs: 20 } },
+      );
+      c.start();
+      await eventually(() => calls.includes('listed#0'), 5000, 'the listed key');
+      expect(c.isLeader()).toBe(true);
+      await things.create(writer, 'flaky');
+      await things.create(writer, 'poll');
+      await eventually(() => calls.filter((k) => k.startsWith('flaky')).length === 3, 5000, 'flaky retried to success');
+      expect(calls.filter((k) => k.startsWith('flaky'))).toEqual(['flaky#0', 'flaky#1', 'flaky#2']);
+      await eventually(() => calls.filter((k) => k.startsWith('poll')).length === 3, 5000, 'poll requeued');
+      expect(calls.filter((k) => k.startsWith('poll'))).toEqual(['poll#0', 'poll#0', 'poll#0']);
+      c.enqueue('manual');
+      await eventually(() => calls.includes('manual#0'), 5000, 'a manually enqueued key');
+    });
+
+    it('only the leader reconciles; when it stops, the standby takes over and reconciles everything', async () => {
+      backend = make();
+      const things = new Things();
+      const writer = await backend.client();
+      for (const id of ['a', 'b', 'c']) await things.create(writer, id);
+      const byProcess: Record<string, string[]> = { one: [], two: [] };
+      const one = await controller(things, async (key) => void byProcess.one!.push(key));
+      const two = await controller(things, async (key) => void byProcess.two!.push(key));
+      one.controller.start();
+      await eventually(() => one.controller.isLeader(), 5000, 'the first to lead');
+      two.controller.start();
+      await things.create(writer, 'd');
+      await eventually(() => byProcess.one!.includes('d'), 5000, 'the leader to see d');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(two.controller.isLeader()).toBe(false);
+      expect(byProcess.two).toEqual([]);
+      expect(await two.controller.readiness()).toEqual([]);
+      await one.controller.stop();
+      await eventually(() => two.controller.isLeader(), 5000, 'the standby to lead');
+      await eventually(() => ['a', 'b', 'c', 'd'].every((k) => byProcess.two!.includes(k)), 5000, 'the new leader to reconcile all');
+    });
+
+    it('when the leader dies, its in-flight reconcile is aborted before the standby takes over', async () => {
+      backend = make();
+      const things = new Things();
+      const writer = await backend.client();
+      await things.create(writer, 'x');
+      let abortedAt = 0;
+      let takenOverAt = 0;
+      const doomed = await controller(things, (_key, { signal }) => {
+        // A long action that honours the signal.
+        return new Promise((resolve) => {
+          signal.addEventListener('abort', () => {
+            abortedAt = performance.now();
+            resolve();
+          });
+        });
+      });
+      doomed.controller.start();
+      await eventually(() => doomed.controller.isLeader() && doomed.controller.queue?.inFlight === 1, 5000, 'a reconcile in flight');
+      const successor = await controller(things, async () => {
+        takenOverAt ||= performance.now();
+      });
+      successor.controller.start();
+      await new Promise((r) => setTimeout(r, 200));
+      expect(successor.controller.isLeader()).toBe(false);
+      const killedAt = performance.now();
+      backend.kill(doomed.store);
+      await eventually(() => takenOverAt > 0, 10_000, 'the successor to reconcile');
+      expect(abortedAt).toBeGreaterThan(0);
+      expect(abortedAt).toBeLessThan(takenOverAt);
+      expect(abortedAt - killedAt).toBeLessThan(fastElection.ttlSeconds * 1000);
+      expect(doomed.controller.isLeader()).toBe(false);
+    });
+
+    it('serves /healthz, /readyz and /metrics with reconcile outcomes, latency and leader status', async () => {
+      backend = make();
+      const things = new Things();
+      const writer = await backend.client();
+      await things.create(writer, 'ok');
+      const registry = new Registry();
+      let failed = false;
+      const { controller: c } = await controller(
+        things,
+        async (key) => {
+          if (key === 'bad' && !failed) {
+            failed = true;
+            throw new Error('once');
+          }
+        },
+        { registry, rateLimit: { baseDelayMs: 10 } },
+      );
+      const ops = await serveControllerOps(0, [c], registry);
+      closers.push(() => ops.close());
+      c.start();
+      await things.create(writer, 'bad');
+      await eventually(async () => /result="error"/.test(await registry.metrics()) && /result="success"\} 2/.test(await registry.metrics()), 5000, 'metrics');
+      expect((await fetch(`${ops.url}/healthz`)).status).toBe(200);
+      const ready = await fetch(`${ops.url}/readyz`);
+      expect(ready.status).toBe(200);
+      const metrics = await (await fetch(`${ops.url}/metrics`)).text();
+      expect(metrics).toMatch(/lcm_controller_leader\{controller="things-controller"\} 1/);
+      expect(metrics).toMatch(/lcm_controller_reconcile_total\{controller="things-controller",result="success"\} 2/);
+      expect(metrics).toMatch(/lcm_controller_reconcile_total\{controller="things-controller",result="error"\} 1/);
+      expect(metrics).toMatch(/lcm_controller_reconcile_time_seconds_count\{controller="things-controller"\} 3/);
+      expect(metrics).toMatch(/lcm_workqueue_adds_total\{name="things-controller"\}/);
+      expect(metrics).toMatch(/lcm_informer_watch_connected\{controller="things-controller",informer="things"\} 1/);
+      await c.stop();
+      expect(await registry.metrics()).toMatch(/lcm_controller_leader\{controller="things-controller"\} 0/);
+    });
+
+    it('a graceful stop drains the queued work, then gives up leadership at once', async () => {
+      backend = make();
+      const things = new Things();
+      const writer = await backend.client();
+      const ids = Array.from({ length: 8 }, (_, i) => `k${i}`);
+      for (const id of ids) await things.create(writer, id);
+      const done: string[] = [];
+      let started = 0;
+      const { controller: c } = await controller(
+        things,
+        async (key) => {
+          started++;
+          await new Promise((r) => setTimeout(r, 30));
+          done.push(key);
+        },
+        { concurrency: 2 },
+      );
+      c.start();
+      await eventually(() => started > 0, 5000, 'work to start');
+      await c.stop();
+      expect(done.sort()).toEqual(ids);
+      expect(c.isLeader()).toBe(false);
+      const other = await backend.client();
+      expect(await other.election('things-controller', 'observer', fastElection).leader()).toBeUndefined();
+    });
+  });
+}
+
+describe('Controller without leader election', () => {
+  it('runs at once and stops cleanly', async () => {
+    const cluster = new MemoryCoordinationCluster();
+    const store = cluster.client();
+    const things = new Things();
+    await things.create(store, 'solo');
+    const seen: string[] = [];
+    const c = new Controller({ name: 'solo', store, reconcile: async (k) => void seen.push(k), watches: [{ source: things.source(), keysFor: (k) => [k, `${k}-related`] }], leaderElection: false });
+    c.start();
+    await eventually(() => seen.length === 2, 2000, 'both keys');
+    expect(seen.sort()).toEqual(['solo', 'solo-related']);
+    expect(c.isLeader()).toBe(true);
+    await c.stop();
+    expect(c.isLeader()).toBe(false);
+    await store.close();
+    cluster.close();
+  });
+});

@@ -1,0 +1,273 @@
+import type { Registry } from 'prom-client';
+import type { Logger } from '../logging.ts';
+import { startOpsServer, type RunningServer } from '../ops/ops-server.ts';
+import type { CoordinationStore } from '../ports/coordination.ts';
+import { Informer, type InformerSource } from './informer.ts';
+import { LeaderElector, type LeaderElectorOptions } from './leader-elector.ts';
+import { noopControllerMetrics, noopWorkQueueMetrics, prometheusControllerMetrics, prometheusWorkQueueMetrics, type ControllerMetrics, type WorkQueueMetrics } from './metrics.ts';
+import { defaultControllerRateLimiter, type ControllerRateLimiterOptions, type RateLimiter } from './rate-limiter.ts';
+import { runWorkers, WorkQueue } from './work-queue.ts';
+
+/**
+ * What a reconcile asks for next: nothing (done: the key's backoff is forgotten), `requeueAfterMs`
+ * (look again later, e.g. a timeslot or a boot in progress), or `requeue` (retry with backoff).
+ * A thrown error also means retry with backoff.
+ */
+export type ReconcileResult = void | undefined | { requeueAfterMs: number } | { requeue: true };
+
+export interface ReconcileContext {
+  /** Aborts when this process stops leading or is shutting down: stop acting, do not write. */
+  signal: AbortSignal;
+  /** How many times this key was retried since it last succeeded. */
+  retries: number;
+  logger: Logger | undefined;
+}
+
+/** Brings the world in line with the desired state of one key. Level-triggered: read, compare, act. */
+export type Reconciler = (key: string, context: ReconcileContext) => Promise<ReconcileResult>;
+
+/** An informer feeding the controller, and which keys a change of one of its objects concerns. */
+export interface WatchSpec<T> {
+  source: InformerSource<T>;
+  /** The reconcile keys for a changed object. Default: the object's own key. */
+  keysFor?: (key: string, object: T | undefined) => string[];
+}
+
+export interface ControllerOptions {
+  /** The controller's name: election name, metrics label, queue name. */
+  name: string;
+  store: CoordinationStore;
+  reconcile: Reconciler;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a controller watches sources of different types
+  watches?: WatchSpec<any>[];
+  /** Keys reconciled at once (never the same key twice). Default 4. */
+  concurrency?: number;
+  /** Retry backoff and overall retry rate. Default: client-go's (5 ms…1 000 s per key; 10 qps, burst 100). */
+  rateLimit?: ControllerRateLimiterOptions;
+  /** Build the rate limiter yourself (overrides `rateLimit`); called once per leadership term. */
+  rateLimiter?: () => RateLimiter<string>;
+  /** Informer resync period (see `InformerOptions.resyncPeriodMs`). */
+  resyncPeriodMs?: number;
+  /**
+   * Leader election (default on, with Kubernetes' 15 s / 10 s / 2 s). `false` runs the controller
+   * unconditionally — only for a single process that is sure to be alone.
+   */
+  leaderElection?: false | Omit<LeaderElectorOptions, 'store' | 'name' | 'logger' | 'onLeadershipChange'>;
+  /** On `stop()`, how long queued and in-flight work may take before it is aborted. Default 30 s. */
+  shutdownTimeoutMs?: number;
+  registry?: Registry;
+  logger?: Logger;
+}
+
+type Outcome = 'success' | 'requeue' | 'requeue_after' | 'error';
+
+/** One leadership term: the queue, informers and workers that exist only while leading. */
+interface Term {
+  queue: WorkQueue<string>;
+  informers: Informer<unknown>[];
+  /** Aborted to make in-flight reconciles stop acting. */
+  abort: AbortController;
+}
+
+/**
+ * A controller in the spirit of controller-runtime: informers (list + watch + resync) feed a
+ * rate-limited work queue; `concurrency` workers call `reconcile(key)`; results requeue or back off.
+ * With leader election, all of that exists only while this process leads: on losing leadership the
+ * in-flight reconciles are told to stop (their signal aborts), the queue is dropped and the informers
+ * stop; the next leader starts from a fresh list. `stop()` shuts down gracefully: queued work is
+ * drained (up to `shutdownTimeoutMs`), then leadership is given up at once.
+ */
+export class Controller {
+  readonly name: string;
+  private readonly options: ControllerOptions;
+  private readonly elector: LeaderElector | undefined;
+  private readonly metrics: ControllerMetrics;
+  private readonly queueMetrics: WorkQueueMetrics;
+  private readonly logger: Logger | undefined;
+  private term: Term | undefined;
+  private running: Promise<void> | undefined;
+  private readonly stopping = new AbortController();
+  private graceful = false;
+
+  constructor(options: ControllerOptions) {
+    if (!/^[A-Za-z0-9._-]+$/.test(options.name)) throw new RangeError(`controller name "${options.name}" must match [A-Za-z0-9._-]+`);
+    this.name = options.name;
+    this.options = options;
+    this.logger = options.logger?.child({ controller: options.name });
+    this.metrics = options.registry ? prometheusControllerMetrics(options.registry, options.name) : noopControllerMetrics;
+    this.queueMetrics = options.registry ? prometheusWorkQueueMetrics(options.registry, options.name) : noopWorkQueueMetrics;
+    if (options.leaderElection !== false) {
+      this.elector = new LeaderElector({
+        ...(options.leaderElection ?? {}),
+        store: options.store,
+        name: options.name,
+        logger: this.logger,
+        onLeadershipChange: (leading) => this.metrics.leader(leading),
+      });
+    }
+  }
+
+  /** Start campaigning (or running, without leader election). Returns at once. */
+  start(): void {
+    if (this.running) return;
+    const lead = (signal: AbortSignal) => this.lead(signal);
+    this.running = this.elector ? this.elector.run(lead) : this.runUnelected(lead);
+  }
+
+  /** Graceful shutdown: drain queued work (bounded), stop the informers, give up leadership. */
+  async stop(): Promise<void> {
+    this.graceful = true;
+    this.stopping.abort('controller stopping');
+    await this.elector?.stop();
+    await this.running;
+  }
+
+  /** Whether this process currently runs the controller (leads, or runs without election). */
+  isLeader(): boolean {
+    return this.term !== undefined && (this.elector?.isLeader() ?? true);
+  }
+
+  /** Reconcile `key` soon (e.g. on an external event). Ignored while not leading. */
+  enqueue(key: string): void {
+    this.term?.queue.add(key);
+  }
+
+  /** Reconcile `key` after `delayMs`. Ignored while not leading. */
+  enqueueAfter(key: string, delayMs: number): void {
+    this.term?.queue.addAfter(key, delayMs);
+  }
+
+  /** The work queue of the current term (tests and diagnostics). */
+  get queue(): WorkQueue<string> | undefined {
+    return this.term?.queue;
+  }
+
+  /**
+   * What keeps this controller from being ready (empty = ready): the store unreachable, or, while
+   * leading, an informer not synced or its watch disconnected. A standby replica is ready.
+   */
+  async readiness(): Promise<string[]> {
+    const failing: string[] = [];
+    try {
+      await this.options.store.revision();
+    } catch (e) {
+      failing.push(`${this.name}: coordination store unreachable (${e instanceof Error ? e.message : String(e)})`);
+    }
+    for (const informer of this.term?.informers ?? []) {
+      if (!informer.hasSynced()) failing.push(`${this.name}: informer ${informer.name} not synced`);
+      else if (!informer.isWatchConnected()) failing.push(`${this.name}: informer ${informer.name} watch disconnected`);
+    }
+    return failing;
+  }
+
+  private async runUnelected(lead: (signal: AbortSignal) => Promise<void>): Promise<void> {
+    this.metrics.leader(true);
+    try {
+      await lead(this.stopping.signal);
+    } finally {
+      this.metrics.leader(false);
+    }
+  }
+
+  /** One leadership term: runs until `signal` aborts. */
+  private async lead(signal: AbortSignal): Promise<void> {
+    const queue = new WorkQueue<string>({
+      name: this.name,
+      rateLimiter: this.options.rateLimiter?.() ?? defaultControllerRateLimiter<string>(this.options.rateLimit),
+      metrics: this.queueMetrics,
+    });
+    const term: Term = { queue, informers: [], abort: new AbortController() };
+    this.term = term;
+    const informers = (this.options.watches ?? []).map((spec) => {
+      const informer = new Informer<unknown>({
+        store: this.options.store,
+        source: spec.source as InformerSource<unknown>,
+        resyncPeriodMs: this.options.resyncPeriodMs,
+        metrics: this.metrics,
+        logger: this.logger,
+      });
+      const enqueue = (key: string, object: unknown) => {
+        for (const k of spec.keysFor ? spec.keysFor(key, object) : [key]) queue.add(k);
+      };
+      informer.addHandlers({
+        onAdd: (key, object) => enqueue(key, object),
+        onUpdate: (key, _previous, current) => enqueue(key, current),
+        onDelete: (key, previous) => enqueue(key, previous),
+      });
+      return informer;
+    });
+    term.informers = informers;
+    this.logger?.info('starting: syncing informers');
+    const workers = Promise.all(informers.map((i) => i.start())).then(() => {
+      if (signal.aborted) return;
+      this.logger?.info({ concurrency: this.options.concurrency ?? 4 }, 'informers synced; starting workers');
+      return runWorkers(queue, this.options.concurrency ?? 4, (key) => this.process(queue, key, term.abort.signal));
+    });
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) return resolve();
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    await this.endTerm(term, workers);
+  }
+
+  private async endTerm(term: Term, workers: Promise<unknown>): Promise<void> {
+    const graceful = this.graceful;
+    this.logger?.info({ graceful }, graceful ? 'stopping: draining the work queue' : 'leadership lost: stopping at once');
+    await Promise.all(term.informers.map((i) => i.stop()));
+    if (graceful) {
+      const timeout = this.options.shutdownTimeoutMs ?? 30_000;
+      let timer: NodeJS.Timeout | undefined;
+      const drained = await Promise.race([
+        term.queue.shutdownWithDrain().then(() => true),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeout))),
+      ]);
+      clearTimeout(timer);
+      if (!drained) this.logger?.warn({ timeoutMs: timeout }, 'shutdown timeout: aborting in-flight reconciles');
+    }
+    term.abort.abort(graceful ? 'controller stopping' : 'leadership lost');
+    await term.queue.shutdown();
+    await workers.catch(() => undefined);
+    if (this.term === term) this.term = undefined;
+  }
+
+  private async process(queue: WorkQueue<string>, key: string, signal: AbortSignal): Promise<void> {
+    const started = performance.now();
+    let outcome: Outcome;
+    try {
+      const result = await this.options.reconcile(key, { signal, retries: queue.retries(key), logger: this.logger });
+      if (signal.aborted) return;
+      if (result && 'requeueAfterMs' in result) {
+        queue.forget(key);
+        queue.addAfter(key, result.requeueAfterMs);
+        outcome = 'requeue_after';
+      } else if (result && 'requeue' in result && result.requeue) {
+        queue.addRateLimited(key);
+        outcome = 'requeue';
+      } else {
+        queue.forget(key);
+        outcome = 'success';
+      }
+    } catch (e) {
+      if (signal.aborted) return;
+      this.logger?.warn({ key, err: e, retries: queue.retries(key) }, 'reconcile failed; retrying with backoff');
+      queue.addRateLimited(key);
+      outcome = 'error';
+    }
+    this.metrics.reconciled(outcome, (performance.now() - started) / 1000);
+  }
+}
+
+/**
+ * `/healthz`, `/readyz` and `/metrics` for a controller process (CONTRACT.md "Endpoints"): ready when
+ * every controller is (see `Controller.readiness`).
+ */
+export function serveControllerOps(port: number, controllers: Controller[], registry: Registry, host = '127.0.0.1'): Promise<RunningServer> {
+  return startOpsServer(
+    port,
+    {
+      registry,
+      readiness: async () => (await Promise.all(controllers.map((c) => c.readiness()))).flat(),
+    },
+    host,
+  );
+}

@@ -1,0 +1,205 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MemoryCoordinationCluster, type MemoryCoordinationStore } from '../adapters/memory/memory-coordination.ts';
+import { eventually } from '../ports/coordination.contract.ts';
+import type { WatchEvent } from '../ports/coordination.ts';
+import { Informer, type InformerSource } from './informer.ts';
+import type { ControllerMetrics } from './metrics.ts';
+
+interface Thing {
+  id: string;
+  version: number;
+}
+
+/**
+ * A stand-in for a subgraph: the authoritative records (what GraphQL lists) and their projection in
+ * the coordination store at `/lcm/things/<id>` (what the informer watches).
+ */
+class ThingService {
+  readonly records = new Map<string, Thing>();
+  listCalls = 0;
+  failNextLists = 0;
+  duringList: (() => Promise<void>) | undefined;
+  constructor(readonly store: MemoryCoordinationStore) {}
+
+  async save(id: string, version: number, { project = true } = {}): Promise<void> {
+    this.records.set(id, { id, version });
+    if (project) await this.store.put(`/lcm/things/${id}`, JSON.stringify({ id, version }));
+  }
+
+  async remove(id: string, { project = true } = {}): Promise<void> {
+    this.records.delete(id);
+    if (project) await this.store.delete(`/lcm/things/${id}`);
+  }
+
+  source(): InformerSource<Thing> {
+    return {
+      name: 'things',
+      prefix: '/lcm/things/',
+      list: async () => {
+        this.listCalls++;
+        if (this.failNextLists > 0) {
+          this.failNextLists--;
+          throw new Error('list failed');
+        }
+        const snapshot = [...this.records.values()].map((t) => ({ ...t }));
+        if (this.duringList) await this.duringList();
+        return snapshot;
+      },
+      keyOf: (t) => t.id,
+      decode: (event: WatchEvent) => {
+        const id = event.key.slice('/lcm/things/'.length);
+        return event.type === 'delete' ? { key: id, object: null } : { key: id, object: JSON.parse(event.kv.value) as Thing };
+      },
+      versionOf: (t) => t.version,
+    };
+  }
+}
+
+function record(informer: Informer<Thing>) {
+  const log: string[] = [];
+  informer.addHandlers({
+    onAdd: (key, t) => log.push(`add ${key}@${t.version}`),
+    onUpdate: (key, prev, cur) => log.push(`update ${key}@${prev.version}->${cur.version}`),
+    onDelete: (key) => log.push(`delete ${key}`),
+  });
+  return log;
+}
+
+describe('Informer', () => {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    vi.useRealTimers();
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  const setup = (resyncPeriodMs = 0) => {
+    const cluster = new MemoryCoordinationCluster();
+    const store = cluster.client();
+    const service = new ThingService(store);
+    const resets: string[] = [];
+    const metrics: ControllerMetrics = {
+      reconciled() {},
+      leader() {},
+      informerEvent() {},
+      informerReset: (name) => resets.push(name),
+      watchConnected() {},
+    };
+    const informer = new Informer<Thing>({ store, source: service.source(), resyncPeriodMs, listRetryMs: 10, metrics });
+    cleanups.push(async () => {
+      await informer.stop();
+      await store.close();
+      cluster.close();
+    });
+    return { cluster, store, service, informer, resets };
+  };
+
+  it('lists, then follows the watch: adds, updates and deletes reach the cache and the handlers', async () => {
+    const { service, informer } = setup();
+    await service.save('a', 1);
+    await service.save('b', 1);
+    const log = record(informer);
+    await informer.start();
+    expect(informer.hasSynced()).toBe(true);
+    expect(log).toEqual(['add a@1', 'add b@1']);
+    await service.save('a', 2);
+    await service.save('c', 1);
+    await service.remove('b');
+    await eventually(() => log.length === 5, 2000, 'watch events');
+    expect(log.slice(2)).toEqual(['update a@1->2', 'add c@1', 'delete b']);
+    expect(informer.get('a')).toEqual({ id: 'a', version: 2 });
+    expect(informer.keys().sort()).toEqual(['a', 'c']);
+    expect(informer.isWatchConnected()).toBe(true);
+  });
+
+  it('does not miss a change made while the list is running (the watch starts at the revision before the list)', async () => {
+    const { service, informer } = setup();
+    await service.save('a', 1);
+    service.duringList = async () => {
+      service.duringList = undefined;
+      await service.save('a', 2);
+    };
+    const log = record(informer);
+    await informer.start();
+    await eventually(() => informer.get('a')?.version === 2, 2000, 'the change made during the list');
+    expect(log).toEqual(['add a@1', 'update a@1->2']);
+  });
+
+  it('never replaces a cached object with an older state', async () => {
+    const { service, store, informer } = setup();
+    await service.save('a', 5);
+    const log = record(informer);
+    await informer.start();
+    await store.put('/lcm/things/a', JSON.stringify({ id: 'a', version: 3 }));
+    await service.save('a', 6);
+    await eventually(() => informer.get('a')?.version === 6, 2000, 'the newer state');
+    expect(log).toEqual(['add a@5', 'update a@5->6']);
+  });
+
+  it('retries a failing list until it succeeds', async () => {
+    const { service, informer } = setup();
+    await service.save('a', 1);
+    service.failNextLists = 2;
+    await informer.start();
+    expect(service.listCalls).toBe(3);
+    expect(informer.get('a')).toBeDefined();
+  });
+
+  it('the periodic resync re-lists: every object is reported again and changes that were never watched are found', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'] });
+    const { service, informer } = setup(60_000);
+    await service.save('a', 1);
+    await service.save('b', 1);
+    const log = record(informer);
+    await informer.start();
+    // Changes the watch never sees (no projection written): only a re-list can find them.
+    await service.save('c', 1, { project: false });
+    await service.remove('b', { project: false });
+    await vi.advanceTimersByTimeAsync(50_000);
+    expect(service.listCalls).toBe(1);
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(service.listCalls).toBe(2);
+    expect(log.slice(2).sort()).toEqual(['add c@1', 'delete b', 'update a@1->1']);
+    await vi.advanceTimersByTimeAsync(70_000);
+    expect(service.listCalls).toBe(3);
+  });
+
+  it('re-lists when its watch is reset by compaction', async () => {
+    const { cluster, store, service, informer, resets } = setup();
+    await service.save('a', 1);
+    const log = record(informer);
+    await informer.start();
+    store.disconnect();
+    const writer = cluster.client();
+    cleanups.push(() => writer.close());
+    // Changes while this client is cut off, then the history they were in is compacted.
+    service.records.set('a', { id: 'a', version: 2 });
+    await writer.put('/lcm/things/a', JSON.stringify({ id: 'a', version: 2 }));
+    service.records.set('b', { id: 'b', version: 1 });
+    await writer.put('/lcm/things/b', JSON.stringify({ id: 'b', version: 1 }));
+    cluster.compact(cluster.revision);
+    store.reconnect();
+    await eventually(() => service.listCalls === 2 && log.length === 3, 2000, 'a re-list after the reset');
+    expect(resets).toEqual(['things']);
+    expect(log.slice(1).sort()).toEqual(['add b@1', 'update a@1->2']);
+    // The watch goes on after the reset.
+    await service.save('c', 1);
+    await eventually(() => informer.get('c') !== undefined, 2000, 'a change after the reset');
+  });
+
+  it('stop ends the watch; a handler that throws does not stop the others', async () => {
+    const { service, informer } = setup();
+    informer.addHandlers({
+      onAdd: () => {
+        throw new Error('bad handler');
+      },
+    });
+    const log = record(informer);
+    await informer.start();
+    await service.save('a', 1);
+    await eventually(() => log.length === 1, 2000, 'the add');
+    await informer.stop();
+    await service.save('b', 1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(log).toEqual(['add a@1']);
+    expect(informer.isWatchConnected()).toBe(false);
+  });
+});
