@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
@@ -10,7 +13,7 @@ import { onlyError, openStorage, startHarness, type GraphQLResponse, type Harnes
 import { startWorkersSubgraph } from './server.ts';
 
 const CAPACITY = 'cpuCores memoryGb storageGb maxNodes';
-const WORKER = `id name status desiredStatus statusReason templateName instanceType licenseType revision idleSince requestKey: name
+const WORKER = `id name status desiredStatus statusReason templateName instanceType licenseType revision idleSince
   declaredCapacity { ${CAPACITY} } allocatedCapacity { ${CAPACITY} } availableCapacity { ${CAPACITY} }
   reservations { sessionId capacity { ${CAPACITY} } ports { name port } reservedAt }`;
 
@@ -488,3 +491,37 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
     });
   });
 }
+
+describe('workers subgraph start: default templates', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lcm-templates-'));
+  const file = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  const oneTemplate = (name: string) => `templates:
+  - { name: ${name}, instanceType: m5.xlarge, amiNamePattern: CML-*, capacity: { cpuCores: 4, memoryGb: 16, storageGb: 50, maxNodes: 8 }, costPerHour: 0.19 }
+`;
+  const names = async (h: Harness) => (await h.call<{ workerTemplates: Array<{ name: string }> }>(`{ workerTemplates { name } }`)).data?.workerTemplates.map((t) => t.name);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('seeds from LCM_WORKER_TEMPLATES_FILE or the given file only when there are no templates; a bad file stops the start', async () => {
+    const previous = process.env.LCM_WORKER_TEMPLATES_FILE;
+    process.env.LCM_WORKER_TEMPLATES_FILE = file('env.yaml', oneTemplate('from-env'));
+    let h: Harness | undefined;
+    try {
+      h = await startHarness((deps) => startWorkersSubgraph(deps), await openStorage('memory'));
+      expect(await names(h)).toEqual(['from-env']);
+      // A second replica with another file leaves the existing templates alone.
+      const second = await startWorkersSubgraph(h.deps, { templatesFile: file('other.yaml', oneTemplate('other')) });
+      await second.close();
+      expect(await names(h)).toEqual(['from-env']);
+      const bad = await startWorkersSubgraph(h.deps, { templatesFile: file('bad.yaml', oneTemplate('x').replace('cpuCores: 4', 'cpuCores: 0')) }).catch((e: unknown) => e);
+      expect(bad).toMatchObject({ code: 'BAD_USER_INPUT', details: { field: 'yaml.templates[0].capacity.cpuCores' } });
+    } finally {
+      if (previous === undefined) delete process.env.LCM_WORKER_TEMPLATES_FILE;
+      else process.env.LCM_WORKER_TEMPLATES_FILE = previous;
+      await h?.close();
+    }
+  });
+});
