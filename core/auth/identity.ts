@@ -36,14 +36,18 @@ export const IDENTITY_HEADER = 'x-lcm-identity';
 export const actorOf = (identity: Identity): string =>
   identity.kind === 'service' ? `controller:${identity.subject}` : `user:${identity.subject}`;
 
+/** Scopes that imply others: the controllers' `internal` scope includes `read`. */
+const IMPLIED: Partial<Record<Scope, readonly Scope[]>> = { internal: ['read'] };
+
 export function hasScope(identity: Identity | undefined, scope: Scope): boolean {
-  return identity !== undefined && identity.scopes.includes(scope);
+  if (identity === undefined) return false;
+  return identity.scopes.some((s) => s === scope || (IMPLIED[s]?.includes(scope) ?? false));
 }
 
 /** Throw UNAUTHENTICATED without an identity, FORBIDDEN without the scope. */
 export function requireScope(identity: Identity | undefined, scope: Scope): Identity {
   if (!identity) throw unauthenticated();
-  if (!identity.scopes.includes(scope)) {
+  if (!hasScope(identity, scope)) {
     throw forbidden(`the \`${scope}\` scope is required`, { requiredScope: scope });
   }
   return identity;
