@@ -91,7 +91,7 @@ export class RenewingLease implements Lease {
   async revoke(): Promise<void> {
     this.markLost('revoked');
     this.revoking ??= this.backend.revoke(Math.max(1000, this.renewIntervalMs)).catch((e: unknown) => {
-      if (!isCoordinationError(e, 'LEASE_LOST')) {
+      if (!isCoordinationError(e, 'LEASE_LOST') && !isCoordinationError(e, 'CLOSED')) {
         this.options.logger?.warn({ lease: this.id, err: e }, 'lease revoke failed; it expires after its TTL');
       }
     });

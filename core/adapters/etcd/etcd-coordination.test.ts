@@ -144,6 +144,39 @@ describe('EtcdCoordinationStore', () => {
       await watch.close();
     });
 
+    it('a leader whose client closes resigns with it: the successor is elected at once', async () => {
+      const name = `close-${randomUUID()}`;
+      const closing = new EtcdCoordinationStore({ endpoints: [etcd.url] });
+      const leadership = await closing.election(name, 'closing', { ttlSeconds: 10 }).campaign();
+      const successor = direct.election(name, 'successor', { ttlSeconds: 10 });
+      const next = successor.campaign();
+      await new Promise((r) => setTimeout(r, 100));
+      const closedAt = performance.now();
+      await closing.close();
+      await next;
+      expect(performance.now() - closedAt).toBeLessThan(2000);
+      expect(leadership.aborted).toBe(true);
+      await successor.resign();
+    });
+
+    it('a leader whose process exits without resigning is replaced within the lease TTL', async () => {
+      const name = `exit-${randomUUID()}`;
+      const ttlSeconds = 2;
+      const exiting = new EtcdCoordinationStore({ endpoints: [etcd.url] });
+      await exiting.election(name, 'exiting', { ttlSeconds }).campaign();
+      const successor = direct.election(name, 'successor', { ttlSeconds });
+      const next = successor.campaign();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(successor.isLeader()).toBe(false);
+      const exitedAt = performance.now();
+      await exiting.abandon();
+      await next;
+      const after = performance.now() - exitedAt;
+      expect(after).toBeLessThan(ttlSeconds * 1000 + 1500);
+      expect(after).toBeGreaterThan(500);
+      await successor.resign();
+    });
+
     it('a silently partitioned leader stops acting before a successor is elected', async () => {
       const name = `partition-${randomUUID()}`;
       const ttlSeconds = 2;

@@ -208,6 +208,9 @@ export class EtcdCoordinationStore implements CoordinationStore {
    * in etcd after their TTL (tests of takeover).
    */
   async abandon(): Promise<void> {
+    // Close the connection first, so that nothing (not even a revoke on the way out) reaches etcd.
+    this.closed = true;
+    this.client.close();
     for (const lease of this.leases) lease.release();
     await this.shutdown();
   }
