@@ -215,7 +215,9 @@ export class LeaseElection implements LeaderElection {
   private async end(candidacy: Candidacy, reason: string): Promise<void> {
     if (!candidacy.stop.signal.aborted) {
       if (candidacy.leadership && !candidacy.leadership.signal.aborted) {
-        this.logger?.warn({ election: this.name, candidate: this.candidateId, reason }, 'leadership lost');
+        const log = { election: this.name, candidate: this.candidateId, reason };
+        if (reason === 'resigned') this.logger?.info(log, 'leadership given up');
+        else this.logger?.warn(log, 'leadership lost');
         candidacy.leadership.abort(new CoordinationError('LEASE_LOST', `leadership of ${this.name} lost: ${reason}`));
       }
       candidacy.stop.abort(reason);

@@ -14,28 +14,34 @@ const sessionEvent = (id: string, n: number): CloudEvent =>
 type Backend = { clients(): [CoordinationStore, CoordinationStore]; close(): Promise<void> };
 
 const backends: { name: string; make: () => Backend }[] = [
-  { name: 'etcd (two clients)', make: () => {
-    const namespace = `/test-${randomUUID()}`;
-    const stores = [0, 1].map(() => new EtcdCoordinationStore({ endpoints: [inject('etcdEndpoint')], namespace }));
-    return {
-      clients: () => [stores[0]!, stores[1]!],
-      close: async () => {
-        await stores[0]!.deletePrefix('/');
-        await Promise.all(stores.map((s) => s.close()));
-      },
-    };
-  } },
-  { name: 'memory (two clients)', make: () => {
-    const cluster = new MemoryCoordinationCluster();
-    const stores = [cluster.client(), cluster.client()];
-    return {
-      clients: () => [stores[0]!, stores[1]!],
-      close: async () => {
-        await Promise.all(stores.map((s) => s.close()));
-        cluster.close();
-      },
-    };
-  } },
+  {
+    name: 'etcd (two clients)',
+    make: () => {
+      const namespace = `/test-${randomUUID()}`;
+      const stores = [0, 1].map(() => new EtcdCoordinationStore({ endpoints: [inject('etcdEndpoint')], namespace }));
+      return {
+        clients: () => [stores[0]!, stores[1]!],
+        close: async () => {
+          await stores[0]!.deletePrefix('/');
+          await Promise.all(stores.map((s) => s.close()));
+        },
+      };
+    },
+  },
+  {
+    name: 'memory (two clients)',
+    make: () => {
+      const cluster = new MemoryCoordinationCluster();
+      const stores = [cluster.client(), cluster.client()];
+      return {
+        clients: () => [stores[0]!, stores[1]!],
+        close: async () => {
+          await Promise.all(stores.map((s) => s.close()));
+          cluster.close();
+        },
+      };
+    },
+  },
 ];
 
 for (const { name, make: makeBackend } of backends) {

@@ -40,6 +40,7 @@ export class EtcdEventBus implements EventBus {
   private readonly instance = randomBytes(4).toString('hex');
   private readonly retentionSeconds: number;
   private readonly maxEventsPerTopic: number;
+  private readonly logger: Logger | undefined;
 
   private constructor(
     private readonly store: CoordinationStore,
@@ -49,8 +50,6 @@ export class EtcdEventBus implements EventBus {
     this.maxEventsPerTopic = options.maxEventsPerTopic ?? 10_000;
     this.logger = options.logger;
   }
-
-  private readonly logger: Logger | undefined;
 
   /** Start a bus: it sees every event published (by any replica) after this resolves. */
   static async start(store: CoordinationStore, options: EtcdEventBusOptions = {}): Promise<EtcdEventBus> {
