@@ -1,19 +1,8 @@
 import type { RoleOptions, Stoppable } from '../../cli/main.ts';
-import { createLogger } from '../../core/logging.ts';
-import { subgraphDepsFromEnv } from '../../core/subgraph/deps.ts';
-import { DEFAULT_SUBGRAPH_PORTS } from '../../schema/subgraphs.ts';
-import { SUBGRAPH_NAME, startScoreReportsSubgraph } from './server.ts';
+import { runSubgraph } from '../../core/subgraph/run.ts';
+import { startScoreReportsSubgraph } from './server.ts';
 
-/** `lcm subgraph score-reports [--port N]`. */
-export async function run(options: RoleOptions): Promise<Stoppable> {
-  const logger = createLogger(`subgraph-${SUBGRAPH_NAME}`);
-  const deps = await subgraphDepsFromEnv({ logger });
-  const server = await startScoreReportsSubgraph(deps, { port: options.port ?? DEFAULT_SUBGRAPH_PORTS[SUBGRAPH_NAME] });
-  return {
-    banner: [`score-reports subgraph listening on ${server.graphqlUrl} (storage: ${deps.storage.kind})`],
-    async stop() {
-      await server.close();
-      await deps.close();
-    },
-  };
+/** `lcm subgraph score-reports [--port N] [--host H]`. */
+export function run(options: RoleOptions): Promise<Stoppable> {
+  return runSubgraph('score-reports', startScoreReportsSubgraph, options);
 }

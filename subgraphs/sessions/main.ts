@@ -1,19 +1,8 @@
 import type { RoleOptions, Stoppable } from '../../cli/main.ts';
-import { createLogger } from '../../core/logging.ts';
-import { subgraphDepsFromEnv } from '../../core/subgraph/deps.ts';
-import { DEFAULT_SUBGRAPH_PORTS } from '../../schema/subgraphs.ts';
-import { SUBGRAPH_NAME, startSessionsSubgraph } from './server.ts';
+import { runSubgraph } from '../../core/subgraph/run.ts';
+import { startSessionsSubgraph } from './server.ts';
 
-/** `lcm subgraph sessions [--port N]`. */
-export async function run(options: RoleOptions): Promise<Stoppable> {
-  const logger = createLogger(`subgraph-${SUBGRAPH_NAME}`);
-  const deps = await subgraphDepsFromEnv({ logger });
-  const server = await startSessionsSubgraph(deps, { port: options.port ?? DEFAULT_SUBGRAPH_PORTS[SUBGRAPH_NAME] });
-  return {
-    banner: [`sessions subgraph listening on ${server.graphqlUrl} (storage: ${deps.storage.kind})`],
-    async stop() {
-      await server.close();
-      await deps.close();
-    },
-  };
+/** `lcm subgraph sessions [--port N] [--host H]`. */
+export function run(options: RoleOptions): Promise<Stoppable> {
+  return runSubgraph('sessions', startSessionsSubgraph, options);
 }
