@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { IdentitySigner } from '../core/auth/identity.ts';
+import { openCoordinationStore } from '../core/adapters/coordination/open.ts';
+import { EtcdEventBus } from '../core/adapters/etcd/etcd-event-bus.ts';
+import { MemoryEventBus } from '../core/adapters/memory/memory-event-bus.ts';
+import type { Logger } from '../core/logging.ts';
+import type { Storage } from '../core/persistence/document-store.ts';
+import { MemoryStorage } from '../core/persistence/memory-document-store.ts';
+import { MongoStorage } from '../core/persistence/mongo-document-store.ts';
+import type { EventBus } from '../core/ports/event-bus.ts';
+import type { SubgraphServer } from '../core/graphql/subgraph-server.ts';
+import type { SubgraphDeps } from '../core/subgraph/deps.ts';
+import { startLcmGateway, type LcmGateway } from '../gateway/lcm-gateway.ts';
+import type { SubgraphName } from '../schema/subgraphs.ts';
+import { startDefinitionsSubgraph } from '../subgraphs/definitions/server.ts';
+import { startScoreReportsSubgraph } from '../subgraphs/score-reports/server.ts';
+import { startSessionsSubgraph } from '../subgraphs/sessions/server.ts';
+import { startWorkersSubgraph } from '../subgraphs/workers/server.ts';
+import { startCmlSimulatorsOnEc2, type SimulatorFleet } from './simulators.ts';
+
+/**
+ * The whole system in one process (`lcm up`, `npm start`, and the end-to-end tests): the four
+ * subgraphs and the gateway on shared embedded stores (or MongoDB / etcd when configured), and the
+ * simulators of the external systems. Later issues add the three controllers here.
+ */
+export interface SystemOptions {
+  gatewayPort?: number;
+  host?: string;
+  adminToken: string;
+  mongoUri?: string;
+  mongoDb?: string;
+  etcdEndpoints?: string[];
+  /** Start the EC2/CML/LDS/grading simulators (default true). */
+  simulators?: boolean;
+  ec2BootMs?: number;
+  cmlBootMs?: number;
+  logger: Logger;
+}
+
+export interface RunningSystem {
+  gatewayUrl: string;
+  gateway: LcmGateway;
+  subgraphs: Record<SubgraphName, SubgraphServer>;
+  deps: SubgraphDeps;
+  simulators: SimulatorFleet | undefined;
+  stop(): Promise<void>;
+}
+
+export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
+  const logger = options.logger;
+  const cleanups: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        logger.warn({ err }, 'error while stopping');
+      }
+    }
+  };
+  try {
+    const storage: Storage = options.mongoUri ? await MongoStorage.connect(options.mongoUri, options.mongoDb ?? 'lcm') : new MemoryStorage();
+    cleanups.push(() => storage.close());
+    const coordination = openCoordinationStore({ ...(options.etcdEndpoints ? { etcdEndpoints: options.etcdEndpoints } : {}), logger });
+    cleanups.push(() => coordination.close());
+    const bus: EventBus = options.etcdEndpoints?.length ? await EtcdEventBus.start(coordination, { logger }) : new MemoryEventBus();
+    cleanups.push(() => bus.close());
+    const deps: SubgraphDeps = {
+      storage,
+      bus,
+      coordination,
+      signer: new IdentitySigner(randomBytes(32).toString('base64url')),
+      logger,
+      clock: () => new Date(),
+    };
+    const host = options.host ?? '127.0.0.1';
+    const starters: Record<SubgraphName, (d: SubgraphDeps, o: { port: number; host: string }) => Promise<SubgraphServer>> = {
+      definitions: startDefinitionsSubgraph,
+      workers: startWorkersSubgraph,
+      sessions: startSessionsSubgraph,
+      'score-reports': startScoreReportsSubgraph,
+    };
+    const subgraphs = {} as Record<SubgraphName, SubgraphServer>;
+    for (const [name, start] of Object.entries(starters) as Array<[SubgraphName, (typeof starters)[SubgraphName]]>) {
+      const server = await start({ ...deps, logger: logger.child({ component: `subgraph-${name}` }) }, { port: 0, host: '127.0.0.1' });
+      subgraphs[name] = server;
+      cleanups.push(() => server.close());
+    }
+    const gateway = await startLcmGateway({
+      port: options.gatewayPort ?? 4000,
+      host,
+      storage,
+      signer: deps.signer,
+      adminToken: options.adminToken,
+      logger: logger.child({ component: 'gateway' }),
+      subgraphUrls: Object.fromEntries(Object.entries(subgraphs).map(([n, s]) => [n, s.graphqlUrl])),
+    });
+    cleanups.push(() => gateway.close());
+    let simulators: SimulatorFleet | undefined;
+    if (options.simulators ?? true) {
+      simulators = await startCmlSimulatorsOnEc2({
+        logger: logger.child({ component: 'simulators' }),
+        ...(options.ec2BootMs !== undefined ? { ec2BootMs: options.ec2BootMs } : {}),
+        ...(options.cmlBootMs !== undefined ? { cmlBootMs: options.cmlBootMs } : {}),
+      });
+      cleanups.push(() => (simulators as SimulatorFleet).close());
+    }
+    return { gatewayUrl: gateway.url, gateway, subgraphs, deps, simulators, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** The admin token: `LCM_ADMIN_TOKEN`, or one generated once into `.lcm/admin-token`. */
+export function resolveAdminToken(env: NodeJS.ProcessEnv, dir: string): { token: string; generated: boolean; file?: string } {
+  if (env.LCM_ADMIN_TOKEN) return { token: env.LCM_ADMIN_TOKEN, generated: false };
+  const file = join(dir, 'admin-token');
+  if (existsSync(file)) {
+    const token = readFileSync(file, 'utf8').trim();
+    if (token.length >= 16) return { token, generated: false, file };
+  }
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const token = `lcm-admin-${randomBytes(24).toString('base64url')}`;
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return { token, generated: true, file };
+}

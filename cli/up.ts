@@ -1,0 +1,33 @@
+import { join } from 'node:path';
+import { env } from '../core/config.ts';
+import { createLogger } from '../core/logging.ts';
+import type { RoleOptions, Stoppable } from './main.ts';
+import { resolveAdminToken, startSystem } from './system.ts';
+
+/** `lcm up`: everything in one process on the embedded stores (what `npm start` runs). */
+export async function run(_options: RoleOptions): Promise<Stoppable> {
+  const config = env();
+  const logger = createLogger('lcm', config.LCM_LOG_LEVEL);
+  const admin = resolveAdminToken(process.env, join(process.cwd(), '.lcm'));
+  const system = await startSystem({
+    gatewayPort: config.LCM_GATEWAY_PORT,
+    adminToken: admin.token,
+    ...(config.LCM_MONGODB_URI ? { mongoUri: config.LCM_MONGODB_URI, mongoDb: config.LCM_MONGODB_DB } : {}),
+    ...(config.LCM_ETCD_ENDPOINTS ? { etcdEndpoints: config.LCM_ETCD_ENDPOINTS } : {}),
+    ec2BootMs: config.LCM_SIM_EC2_BOOT_MS,
+    cmlBootMs: config.LCM_SIM_CML_BOOT_MS,
+    logger,
+  });
+  const banner = [
+    `LCM is up: gateway ${system.gatewayUrl}/graphql (public) and ${system.gatewayUrl}/internal/graphql (internal)`,
+    `  storage: ${system.deps.storage.kind}; coordination: ${config.LCM_ETCD_ENDPOINTS ? 'etcd' : 'embedded'}`,
+  ];
+  if (admin.generated) banner.push(`  admin token (printed once; also in ${admin.file}): ${admin.token}`);
+  else if (admin.file) banner.push(`  admin token: in ${admin.file}`);
+  else banner.push('  admin token: LCM_ADMIN_TOKEN');
+  if (system.simulators) {
+    const s = system.simulators;
+    banner.push(`  simulators: EC2 ${s.ec2.url} (CML on each instance, port ${s.cmlPort}), LDS ${s.lds.url}, grading ${s.grading.url}`);
+  }
+  return { banner, stop: () => system.stop() };
+}

@@ -1,0 +1,145 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import type { Registry } from 'prom-client';
+import { IDENTITY_HEADER, Scope, hasScope, type Identity, type IdentitySigner } from '../core/auth/identity.ts';
+import { ErrorCode, LcmError } from '../core/errors.ts';
+import type { Logger } from '../core/logging.ts';
+import type { Storage } from '../core/persistence/document-store.ts';
+import { ApiKeyStore } from './auth/api-keys.ts';
+import { Authenticator, type OidcOptions } from './auth/authenticator.ts';
+import { DEFAULT_LIMITS, limitRules, type Limits } from './limits/limits.ts';
+import { createGateway, type ContextInput, type GatewayContext, type RunningGateway } from './server.ts';
+import { loadSupergraph } from './supergraph.ts';
+
+/**
+ * The LCM gateway: the project's supergraphs behind authentication, scopes and query limits.
+ *   /graphql           the public contract (schema/supergraph.public.graphql), any authenticated caller
+ *   /internal/graphql  the full schema (schema/supergraph.graphql), callers with the `internal` scope
+ * The caller's identity goes to the subgraphs in the signed `x-lcm-identity` header.
+ */
+export interface LcmGatewayOptions {
+  port?: number;
+  host?: string;
+  /** Routing URL per subgraph (default: the URLs in the committed supergraphs, ports 4001–4004). */
+  subgraphUrls?: Record<string, string>;
+  /** Where API keys are kept (hashed). */
+  storage: Storage;
+  signer: IdentitySigner;
+  adminToken?: string;
+  oidc?: OidcOptions;
+  limits?: Limits;
+  /** Serve introspection (default true). */
+  introspection?: boolean;
+  logger: Logger;
+  registry?: Registry;
+}
+
+export interface LcmGateway extends RunningGateway {
+  apiKeys: ApiKeyStore;
+}
+
+const schemaFile = (name: string) => fileURLToPath(new URL(`../schema/${name}`, import.meta.url));
+
+const HTTP_STATUS: Partial<Record<string, number>> = {
+  [ErrorCode.UNAUTHENTICATED]: 401,
+  [ErrorCode.FORBIDDEN]: 403,
+};
+
+function toGraphQLError(e: unknown): GraphQLError {
+  if (e instanceof GraphQLError) return e;
+  if (e instanceof LcmError) {
+    return new GraphQLError(e.message, {
+      extensions: { ...e.details, code: e.code, http: { status: HTTP_STATUS[e.code] ?? 400 } },
+    });
+  }
+  return new GraphQLError('internal server error', { extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } });
+}
+
+/** graphql-js's own token limit reports a syntax error; name it as the over-limit query it is. */
+function formatLimitErrors(formatted: GraphQLFormattedError): GraphQLFormattedError {
+  if (/Document contains more than \d+ tokens/.test(formatted.message)) {
+    return { ...formatted, extensions: { ...formatted.extensions, code: ErrorCode.QUERY_LIMIT_EXCEEDED, limit: 'tokens' } };
+  }
+  return formatted;
+}
+
+export async function startLcmGateway(options: LcmGatewayOptions): Promise<LcmGateway> {
+  const limits = options.limits ?? DEFAULT_LIMITS;
+  const apiKeys = new ApiKeyStore(options.storage);
+  await options.storage.ensureIndexes();
+  const authenticator = new Authenticator({
+    ...(options.adminToken ? { adminToken: options.adminToken } : {}),
+    apiKeys,
+    ...(options.oidc ? { oidc: options.oidc } : {}),
+  });
+
+  const authorization = (input: ContextInput): string | undefined => {
+    if (input.transport === 'ws') {
+      const p = input.connectionParams ?? {};
+      const v = p.authorization ?? p.Authorization;
+      return typeof v === 'string' ? v : undefined;
+    }
+    const h = input.request.headers.authorization;
+    return typeof h === 'string' ? h : undefined;
+  };
+
+  const contextFor =
+    (requiredScope: Scope | undefined) =>
+    async (input: ContextInput): Promise<GatewayContext> => {
+      let identity: Identity;
+      try {
+        identity = await authenticator.authenticate(authorization(input));
+        if (requiredScope && !hasScope(identity, requiredScope)) {
+          throw new LcmError(ErrorCode.FORBIDDEN, `the \`${requiredScope}\` scope is required for ${input.endpoint}`, { requiredScope });
+        }
+      } catch (e) {
+        throw toGraphQLError(e);
+      }
+      return { forwardHeaders: { [IDENTITY_HEADER]: await options.signer.sign(identity) }, identity };
+    };
+
+  const publicSupergraph = loadSupergraph(readFileSync(schemaFile('supergraph.public.graphql'), 'utf8'), {
+    ...(options.subgraphUrls ? { overrideSubgraphUrls: options.subgraphUrls } : {}),
+  });
+  const internalSupergraph = loadSupergraph(readFileSync(schemaFile('supergraph.graphql'), 'utf8'), {
+    ...(options.subgraphUrls ? { overrideSubgraphUrls: options.subgraphUrls } : {}),
+  });
+  const common = {
+    validationRules: limitRules(limits),
+    parseOptions: { maxTokens: limits.maxTokens },
+    introspection: options.introspection ?? true,
+    formatError: formatLimitErrors,
+  };
+  const gateway = await createGateway({
+    port: options.port ?? 4000,
+    host: options.host ?? '127.0.0.1',
+    logger: options.logger,
+    ...(options.registry ? { registry: options.registry } : {}),
+    maxBodyBytes: limits.maxBodyBytes,
+    endpoints: [
+      { path: '/graphql', supergraph: publicSupergraph, context: contextFor(undefined), ...common },
+      { path: '/internal/graphql', supergraph: internalSupergraph, context: contextFor(Scope.INTERNAL), ...common },
+    ],
+  });
+  return { ...gateway, apiKeys };
+}
+
+/** `LCM_SUBGRAPH_URLS=definitions=http://…,workers=http://…` → a map. */
+export function parseSubgraphUrls(raw: string | undefined): Record<string, string> | undefined {
+  if (!raw) return undefined;
+  const out: Record<string, string> = {};
+  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new Error(`LCM_SUBGRAPH_URLS: "${part}" is not name=url`);
+    const name = part.slice(0, eq);
+    const url = part.slice(eq + 1);
+    try {
+      new URL(url);
+    } catch {
+      throw new Error(`LCM_SUBGRAPH_URLS: "${url}" is not a URL`);
+    }
+    out[name] = url;
+  }
+  return out;
+}
