@@ -58,7 +58,7 @@ function toGraphQLError(e: unknown): GraphQLError {
 
 /** graphql-js's own token limit reports a syntax error; name it as the over-limit query it is. */
 function formatLimitErrors(formatted: GraphQLFormattedError): GraphQLFormattedError {
-  if (/Document contains more than \d+ tokens/.test(formatted.message)) {
+  if (/Document contains more th\w+ \d+ tokens/.test(formatted.message)) {
     return { ...formatted, extensions: { ...formatted.extensions, code: ErrorCode.QUERY_LIMIT_EXCEEDED, limit: 'tokens' } };
   }
   return formatted;

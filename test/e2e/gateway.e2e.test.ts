@@ -1,0 +1,197 @@
+/**
+ * The system through its front door: the gateway over real HTTP and WebSocket in front of the four
+ * subgraphs (issue 3, "Done means"), and the N+1 guarantee across the whole graph (issue 2).
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Scope } from '../../core/auth/identity.ts';
+import { silentLogger } from '../../core/logging.ts';
+import { startSystem, type RunningSystem } from '../../cli/system.ts';
+import { gql, subscribe, data } from '../support/gateway-client.ts';
+import { createDefinition, createSession, publishReport, runningWorker, schedule, transition, type Endpoints } from './fixtures.ts';
+
+const ADMIN = 'e2e-admin-token-0123456789abcdef';
+
+for (const storage of ['memory', 'mongodb'] as const) {
+  describe(`through the gateway (${storage} storage)`, () => {
+    let system: RunningSystem;
+    let e: Endpoints;
+
+    beforeAll(async () => {
+      system = await startSystem({
+        gatewayPort: 0,
+        adminToken: ADMIN,
+        simulators: false,
+        logger: silentLogger,
+        ...(storage === 'mongodb' ? { mongoUri: inject('mongoUri'), mongoDb: `e2e_${process.pid}_${Date.now()}` } : {}),
+      });
+      e = { publicUrl: `${system.gatewayUrl}/graphql`, internalUrl: `${system.gatewayUrl}/internal/graphql`, token: ADMIN };
+    });
+    afterAll(() => system?.stop());
+
+    it('resolves a session graph across the four subgraphs', async () => {
+      const definitionId = await createDefinition(e, 'cross-graph');
+      const workerId = await runningWorker(e, 'cml-cross');
+      const sessionId = await createSession(e, definitionId);
+      await schedule(e, sessionId, workerId);
+      await publishReport(e, sessionId, definitionId, 80);
+      const d = await data<{ session: Record<string, unknown> }>(
+        e.publicUrl,
+        ADMIN,
+        `query($id: ID!) { session(id: $id) { id status owner
+          definition { id name version }
+          worker { id name status sessions { id } }
+          allocatedPorts { name port }
+          scoreReport { score passed session { id } }
+          statusHistory { from to actor } } }`,
+        { id: sessionId },
+      );
+      expect(d.session).toMatchObject({
+        id: sessionId,
+        status: 'SCHEDULED',
+        definition: { id: definitionId, name: 'cross-graph', version: '1.0.0' },
+        worker: { id: workerId, name: 'cml-cross', status: 'RUNNING', sessions: [{ id: sessionId }] },
+        allocatedPorts: [{ name: 'console', port: 2000 }],
+        scoreReport: { score: 80, passed: true, session: { id: sessionId } },
+        statusHistory: [
+          { from: null, to: 'PENDING', actor: 'user:admin' },
+          { from: 'PENDING', to: 'SCHEDULED', actor: 'user:admin' },
+        ],
+      });
+    });
+
+    it('delivers subscription events carrying fields of the other subgraphs', async () => {
+      const definitionId = await createDefinition(e, 'live-lab');
+      const workerId = await runningWorker(e, 'cml-live');
+      const sessionId = await createSession(e, definitionId);
+      const sub = subscribe<{ sessionUpdated: { id: string; status: string; definition: { name: string }; worker: { name: string } | null } }>(
+        `${system.gatewayUrl.replace('http', 'ws')}/graphql`,
+        ADMIN,
+        `subscription($ids: [ID!]) { sessionUpdated(ids: $ids) { id status definition { name } worker { name } } }`,
+        { ids: [sessionId] },
+      );
+      try {
+        await sub.connected;
+        // graphql-ws has no "subscribed" acknowledgement: nudge the session until the first event arrives.
+        await expect
+          .poll(
+            async () => {
+              await data(e.internalUrl, ADMIN, `mutation($id: ID!) { recordPipelineProgress(id: $id, pipeline: "probe", progress: {n: 1}) { id } }`, { id: sessionId });
+              return sub.events.length;
+            },
+            { timeout: 10_000, interval: 100 },
+          )
+          .toBeGreaterThan(0);
+        const before = sub.events.length;
+        await schedule(e, sessionId, workerId);
+        await transition(e, sessionId, 'INSTANTIATING');
+        await transition(e, sessionId, 'READY');
+        // Probe events may still be arriving: keep the events of the scenario.
+        const scenario = () => sub.events.slice(before).filter((ev) => ev.data?.sessionUpdated.status !== 'PENDING');
+        await expect.poll(() => scenario().length, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
+        const events = scenario();
+        for (const ev of events) {
+          expect(ev.errors).toBeUndefined();
+          expect(ev.data?.sessionUpdated.definition.name).toBe('live-lab');
+        }
+        expect(events.map((ev) => ev.data?.sessionUpdated.status)).toEqual(['SCHEDULED', 'INSTANTIATING', 'READY']);
+        expect(events.map((ev) => ev.data?.sessionUpdated.worker?.name)).toEqual(['cml-live', 'cml-live', 'cml-live']);
+      } finally {
+        await sub.close();
+      }
+    });
+
+    it('rejects unauthenticated and unauthorised calls with the contract codes, writing nothing', async () => {
+      const definitionId = await createDefinition(e, 'guarded');
+      const count = async () => (await data<{ sessions: { totalCount: number } }>(e.publicUrl, ADMIN, `{ sessions { totalCount } }`)).sessions.totalCount;
+      const before = await count();
+      const mutation = `mutation($input: CreateSessionInput!) { createSession(input: $input) { id } }`;
+      const vars = { input: { definitionId, owner: 'x' } };
+      const anon = await gql(e.publicUrl, undefined, mutation, vars);
+      expect(anon.status).toBe(401);
+      expect(anon.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      const wrong = await gql(e.publicUrl, 'not-a-token', mutation, vars);
+      expect(wrong.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      const { key: readOnly } = await system.gateway.apiKeys.create('reader', [Scope.READ]);
+      const forbidden = await gql(e.publicUrl, readOnly, mutation, vars);
+      expect(forbidden.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      expect(await count()).toBe(before);
+      const internalForReader = await gql(e.internalUrl, readOnly, `{ sessions { totalCount } }`);
+      expect(internalForReader.status).toBe(403);
+      expect(internalForReader.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      const { key: writer } = await system.gateway.apiKeys.create('booking', [Scope.READ, Scope.SESSIONS_WRITE]);
+      expect((await gql(e.publicUrl, writer, mutation, vars)).errors).toBeUndefined();
+      expect(await count()).toBe(before + 1);
+    });
+
+    it('rejects an invalid transition naming both statuses, writing nothing', async () => {
+      const sessionId = await createSession(e, await createDefinition(e, 'strict'));
+      const r = await gql(e.publicUrl, ADMIN, `mutation($id: ID!) { transitionSession(id: $id, to: RUNNING) { id } }`, { id: sessionId });
+      expect(r.errors?.[0]?.extensions?.code).toBe('INVALID_TRANSITION');
+      expect(r.errors?.[0]?.message).toMatch(/PENDING.*RUNNING/);
+      const s = await data<{ session: { status: string; statusHistory: unknown[] } }>(e.publicUrl, ADMIN, `query($id: ID!) { session(id: $id) { status statusHistory { to } } }`, { id: sessionId });
+      expect(s.session).toEqual({ status: 'PENDING', statusHistory: [{ to: 'PENDING' }] });
+    });
+
+    it('keeps internal fields and mutations out of the public schema', async () => {
+      const intro = `{ __schema { mutationType { fields { name } } types { name fields { name } } } }`;
+      type Intro = { __schema: { mutationType: { fields: Array<{ name: string }> }; types: Array<{ name: string; fields: Array<{ name: string }> | null }> } };
+      const pub = await data<Intro>(e.publicUrl, ADMIN, intro);
+      const internal = await data<Intro>(e.internalUrl, ADMIN, intro);
+      const mutations = (i: Intro) => i.__schema.mutationType.fields.map((f) => f.name).sort();
+      expect(mutations(pub)).toEqual(['createDefinition', 'createSession', 'deprecateDefinition', 'terminateSession', 'transitionSession']);
+      expect(mutations(internal)).toEqual(expect.arrayContaining(['reserveCapacity', 'scheduleSession', 'publishScoreReport', 'requestWorker']));
+      const fields = (i: Intro, type: string) => i.__schema.types.find((t) => t.name === type)?.fields?.map((f) => f.name) ?? [];
+      expect(fields(pub, 'LabletSession')).not.toContain('pipelineProgress');
+      expect(fields(internal, 'LabletSession')).toContain('pipelineProgress');
+      expect(pub.__schema.types.map((t) => t.name)).not.toContain('ReserveCapacityInput');
+      const r = await gql(e.publicUrl, ADMIN, `mutation { releaseCapacity(workerId: "w", sessionId: "s") { id } }`);
+      expect(r.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    });
+
+    it('rejects over-limit queries before executing them', async () => {
+      let q = 'id';
+      for (let i = 0; i < 8; i++) q = `worker { sessions { ${q} } }`;
+      const deep = await gql(e.publicUrl, ADMIN, `{ sessions { edges { node { ${q} } } } }`);
+      expect(deep.errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_LIMIT_EXCEEDED', limit: 'depth' });
+      const aliases = Array.from({ length: 40 }, (_, i) => `a${i}: sessions { totalCount }`).join(' ');
+      const many = await gql(e.publicUrl, ADMIN, `{ ${aliases} }`);
+      expect(many.errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_LIMIT_EXCEEDED', limit: 'aliases' });
+      const tokens = `{ ${Array.from({ length: 6000 }, () => '__typename').join(' ')} }`;
+      const big = await gql(e.publicUrl, ADMIN, tokens);
+      expect(big.errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_LIMIT_EXCEEDED', limit: 'tokens' });
+    });
+
+    it('costs a constant number of database round trips for a page of N sessions with definition, worker and score report', async () => {
+      const definitionId = await createDefinition(e, 'n-plus-one');
+      const workerIds = [await runningWorker(e, 'cml-np1-a'), await runningWorker(e, 'cml-np1-b'), await runningWorker(e, 'cml-np1-c')];
+      for (let i = 0; i < 30; i++) {
+        const id = await createSession(e, definitionId, `owner-np1`);
+        await schedule(e, id, workerIds[i % 3] as string);
+        await publishReport(e, id, definitionId, 50 + i);
+      }
+      const page = `query($first: Int) { sessions(first: $first, filter: { owner: "owner-np1" }) { totalCount edges { node {
+        id definition { name version } worker { name status } scoreReport { score passed } } } } }`;
+      const trips = async (first: number) => {
+        const before = system.deps.storage.roundTrips();
+        const d = await data<{ sessions: { edges: Array<{ node: { definition: { name: string }; worker: { name: string }; scoreReport: { score: number } } }> } }>(
+          e.publicUrl,
+          ADMIN,
+          page,
+          { first },
+        );
+        expect(d.sessions.edges).toHaveLength(first);
+        for (const edge of d.sessions.edges) {
+          expect(edge.node.definition.name).toBe('n-plus-one');
+          expect(edge.node.worker.name).toMatch(/^cml-np1-/);
+          expect(edge.node.scoreReport.score).toBeGreaterThanOrEqual(50);
+        }
+        return system.deps.storage.roundTrips() - before;
+      };
+      const small = await trips(3);
+      const large = await trips(30);
+      expect(large).toBe(small);
+      // sessions page (items + count), definitions, workers, score reports: one batch each.
+      expect(small).toBe(5);
+    });
+  });
+}

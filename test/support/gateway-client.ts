@@ -1,0 +1,67 @@
+/** Calling the gateway like a client would: HTTP with a bearer token, graphql-ws subscriptions. */
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import type { GraphQLResponse } from './subgraph-harness.ts';
+
+export async function gql<T = Record<string, unknown>>(
+  url: string,
+  token: string | undefined,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<GraphQLResponse<T> & { status: number }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  return { ...((await res.json()) as GraphQLResponse<T>), status: res.status };
+}
+
+/** Data of a response that must have no errors. */
+export async function data<T = Record<string, unknown>>(
+  url: string,
+  token: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<T> {
+  const r = await gql<T>(url, token, query, variables);
+  if (r.errors?.length || !r.data) throw new Error(`GraphQL errors: ${JSON.stringify(r.errors)}`);
+  return r.data;
+}
+
+export interface Subscription<T> {
+  events: Array<GraphQLResponse<T>>;
+  /** Resolves once the server acknowledged the connection. */
+  connected: Promise<void>;
+  close(): Promise<void>;
+}
+
+export function subscribe<T = Record<string, unknown>>(
+  wsUrl: string,
+  token: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Subscription<T> {
+  let onConnected: () => void = () => {};
+  const connected = new Promise<void>((r) => (onConnected = r));
+  const client: Client = createClient({
+    url: wsUrl,
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${token}` },
+    retryAttempts: 0,
+    on: { connected: () => onConnected() },
+  });
+  const events: Array<GraphQLResponse<T>> = [];
+  const unsubscribe = client.subscribe<T>(
+    { query, variables },
+    { next: (e) => void events.push(e as GraphQLResponse<T>), error: () => {}, complete: () => {} },
+  );
+  return {
+    events,
+    connected,
+    async close() {
+      unsubscribe();
+      await client.dispose();
+    },
+  };
+}
