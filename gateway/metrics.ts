@@ -13,6 +13,8 @@ export class GatewayMetrics {
   readonly upstreamSubscriptions: Gauge<'subgraph'>;
   readonly subscriptionEvents: Counter<'endpoint'>;
   private readonly names = new Set<string>();
+  private readonly operationChildren = new Map<string, { duration: { observe(v: number): void }; errors: { inc(): void } }>();
+  private readonly fetchChildren = new Map<string, { duration: { observe(v: number): void }; errors: { inc(): void } }>();
 
   constructor(
     registry: Registry,
@@ -63,6 +65,34 @@ export class GatewayMetrics {
       labelNames: ['endpoint'],
       registers,
     });
+  }
+
+  /** Records one answered operation (label sets are resolved once and cached). */
+  observeOperation(endpoint: string, operationName: string | null, operationType: string, seconds: number, failed: boolean): void {
+    const name = this.operationLabel(operationName);
+    const key = endpoint + '\u0000' + name + '\u0000' + operationType;
+    let child = this.operationChildren.get(key);
+    if (!child) {
+      const labels = { endpoint, operation_name: name, operation_type: operationType };
+      child = { duration: this.operationDuration.labels(labels), errors: this.operationErrors.labels(labels) };
+      this.operationChildren.set(key, child);
+    }
+    child.duration.observe(seconds);
+    if (failed) child.errors.inc();
+  }
+
+  /** Records one subgraph fetch. */
+  observeFetch(subgraph: string, seconds: number, failed: boolean): void {
+    let child = this.fetchChildren.get(subgraph);
+    if (!child) {
+      child = {
+        duration: this.subgraphFetchDuration.labels({ subgraph }),
+        errors: this.subgraphFetchErrors.labels({ subgraph }),
+      };
+      this.fetchChildren.set(subgraph, child);
+    }
+    child.duration.observe(seconds);
+    if (failed) child.errors.inc();
   }
 
   /** The label value for an operation name (bounded cardinality). */

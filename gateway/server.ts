@@ -191,13 +191,13 @@ function resolveEndpoints(options: GatewayOptions): EndpointOptions[] {
 function metricsPlugin(metrics: GatewayMetrics): GatewayPlugin {
   return {
     operationComplete(event) {
-      const labels = {
-        endpoint: event.endpoint,
-        operation_name: metrics.operationLabel(event.operationName),
-        operation_type: event.operationType ?? 'unknown',
-      };
-      metrics.operationDuration.observe(labels, event.durationMs / 1000);
-      if (event.errors.length > 0 || event.status >= 400) metrics.operationErrors.inc(labels);
+      metrics.observeOperation(
+        event.endpoint,
+        event.operationName,
+        event.operationType ?? 'unknown',
+        event.durationMs / 1000,
+        event.errors.length > 0 || event.status >= 400,
+      );
     },
     subscriptionOpened(event) {
       metrics.openSubscriptions.inc({ endpoint: event.endpoint });
@@ -206,8 +206,7 @@ function metricsPlugin(metrics: GatewayMetrics): GatewayPlugin {
       metrics.openSubscriptions.dec({ endpoint: event.endpoint });
     },
     subgraphFetch(event) {
-      metrics.subgraphFetchDuration.observe({ subgraph: event.subgraph }, event.durationMs / 1000);
-      if (event.error !== undefined) metrics.subgraphFetchErrors.inc({ subgraph: event.subgraph });
+      metrics.observeFetch(event.subgraph, event.durationMs / 1000, event.error !== undefined);
     },
   };
 }

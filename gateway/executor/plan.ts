@@ -3,7 +3,7 @@ import { valueFromASTUntyped } from 'graphql';
 import type { FetchNode, PlanNode, QueryPlan, ResponsePath, SubscriptionNode } from '@apollo/query-planner';
 import { downstreamServiceError } from './errors.ts';
 import { deepMerge } from './merge.ts';
-import { compileRequires, compileRewrites, type Extractor, type Rewriter, type TypeConditions } from './requires.ts';
+import { compileRepresentation, compileRewrites, type RepresentationWriter, type Rewriter, type TypeConditions } from './requires.ts';
 import type { SubgraphClient, SubgraphResponse } from './subgraph-client.ts';
 
 /**
@@ -24,8 +24,8 @@ export interface CompiledFetch {
   /** `,"operationName":"…"}` or `}` */
   readonly bodySuffix: string;
   readonly variableUsages: readonly { name: string; jsonKey: string }[];
-  readonly requires?: Extractor;
-  readonly inputRewrites?: Rewriter;
+  /** Entity fetches only: writes an entity's representation (JSON). */
+  readonly representation?: RepresentationWriter;
   readonly outputRewrites?: Rewriter;
   /** Path of the data this fetch works on, from the root (with `@` for lists). */
   readonly path: ResponsePath;
@@ -111,9 +111,13 @@ function compileFetch(node: FetchNode, path: ResponsePath, ctx: PlanCompileConte
     node,
   };
   const mutable = fetch as { -readonly [K in keyof CompiledFetch]: CompiledFetch[K] };
-  if (node.requires) mutable.requires = compileRequires(node.requires, ctx.conditions);
-  const inputRewrites = compileRewrites(node.inputRewrites, ctx.conditions);
-  if (inputRewrites) mutable.inputRewrites = inputRewrites;
+  if (node.requires) {
+    mutable.representation = compileRepresentation(
+      node.requires,
+      compileRewrites(node.inputRewrites, ctx.conditions),
+      ctx.conditions,
+    );
+  }
   const outputRewrites = compileRewrites(node.outputRewrites, ctx.conditions);
   if (outputRewrites) mutable.outputRewrites = outputRewrites;
   return fetch;
@@ -208,10 +212,11 @@ function variablesJson(fetch: CompiledFetch, variables: Record<string, unknown> 
 
 async function send(fetch: CompiledFetch, state: ExecutionState, variables: string): Promise<SubgraphResponse> {
   const body = fetch.bodyPrefix + variables + fetch.bodySuffix;
-  if (!state.onFetch) return fetch.client.post(body, state.headers);
+  const idempotent = fetch.node.operationKind === 'query';
+  if (!state.onFetch) return fetch.client.post(body, state.headers, idempotent);
   const started = performance.now();
   try {
-    const response = await fetch.client.post(body, state.headers);
+    const response = await fetch.client.post(body, state.headers, idempotent);
     state.onFetch({ serviceName: fetch.serviceName, durationMs: performance.now() - started });
     return response;
   } catch (error) {
@@ -230,7 +235,7 @@ async function executeFetch(fetch: CompiledFetch, state: ExecutionState, cursor:
   }
   if (entities.length === 0) return;
 
-  if (!fetch.requires) {
+  if (!fetch.representation) {
     const vars = variablesJson(fetch, state.variables) + '}';
     const response = await send(fetch, state, vars);
     if (response.errors) {
@@ -255,14 +260,12 @@ async function executeFetch(fetch: CompiledFetch, state: ExecutionState, cursor:
   const entityToUnique = new Int32Array(entities.length);
   let representationCount = 0;
   for (let i = 0; i < entities.length; i++) {
-    const representation = fetch.requires(entities[i]!);
-    if (!representation || !representation.__typename) {
+    const json = fetch.representation(entities[i]!);
+    if (json === undefined) {
       entityToUnique[i] = -1;
       continue;
     }
-    fetch.inputRewrites?.(representation);
     representationCount++;
-    const json = JSON.stringify(representation);
     let k = uniqueIndex.get(json);
     if (k === undefined) {
       k = unique.length;

@@ -79,6 +79,52 @@ export function compileRequires(selections: readonly QueryPlanSelectionNode[], c
   };
 }
 
+/** The JSON of an entity's representation, or undefined when the entity has none. */
+export type RepresentationWriter = (entity: JsonObject) => string | undefined;
+
+/**
+ * Compiles what an entity fetch sends for each entity: the representation (from `requires`, with
+ * the input rewrites applied) serialized as JSON. The usual `requires` — one type condition over
+ * plain fields, no rewrites — writes the JSON straight from the entity without building an object.
+ */
+export function compileRepresentation(
+  requires: readonly QueryPlanSelectionNode[],
+  inputRewrites: Rewriter | undefined,
+  conditions: TypeConditions,
+): RepresentationWriter {
+  const only = requires.length === 1 ? requires[0]! : undefined;
+  const plainFields =
+    only?.kind === 'InlineFragment' &&
+    only.typeCondition &&
+    only.selections.every((s) => s.kind === 'Field' && !s.alias && !s.selections) &&
+    only.selections.some((s) => s.kind === 'Field' && s.name === '__typename')
+      ? (only.selections as { name: string }[]).map((s) => s.name)
+      : undefined;
+  if (plainFields && !inputRewrites) {
+    const typeCondition = (only as { typeCondition: string }).typeCondition;
+    const keys = plainFields.map((name, i) => (i === 0 ? '{' : ',') + JSON.stringify(name) + ':');
+    return (entity) => {
+      if (!conditions.matches(entity, typeCondition)) return undefined;
+      let json = '';
+      for (let i = 0; i < plainFields.length; i++) {
+        const name = plainFields[i]!;
+        if (!hasOwn.call(entity, name)) return undefined;
+        const value = entity[name];
+        if (value === undefined || (name === '__typename' && !value)) return undefined;
+        json += keys[i] + JSON.stringify(value);
+      }
+      return json + '}';
+    };
+  }
+  const extract = compileRequires(requires, conditions);
+  return (entity) => {
+    const representation = extract(entity);
+    if (!representation || !representation.__typename) return undefined;
+    inputRewrites?.(representation);
+    return JSON.stringify(representation);
+  };
+}
+
 export type Rewriter = (value: unknown) => void;
 
 /** Compiles planner rewrites (`ValueSetter`, `KeyRenamer`) into one function; undefined if none. */

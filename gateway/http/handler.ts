@@ -19,7 +19,8 @@ import {
 /** A finished HTTP answer (shared as is between deduplicated requests). */
 interface HttpAnswer {
   status: number;
-  body: string;
+  /** Encoded once, written as is to every request sharing this answer. */
+  body: Buffer;
   headers?: Record<string, string>;
   errors: readonly GraphQLFormattedError[];
   operationName: string | null;
@@ -132,7 +133,7 @@ export function createHttpHandler(endpoint: Endpoint, options: HttpHandlerOption
     const { formatted } = result.errors ? endpoint.format(result.errors) : { formatted: undefined };
     return {
       status: 200,
-      body: serialize(formatted, result.data, result.extensions),
+      body: Buffer.from(serialize(formatted, result.data, result.extensions)),
       errors: formatted ?? [],
       operationName: operation.operationName,
       operationType: operation.kind,
@@ -149,7 +150,7 @@ export function createHttpHandler(endpoint: Endpoint, options: HttpHandlerOption
     const { formatted, http } = endpoint.format(errors);
     return {
       status: http.status ?? status,
-      body: serialize(formatted, undefined, undefined),
+      body: Buffer.from(serialize(formatted, undefined, undefined)),
       headers: { ...headers, ...http.headers },
       errors: formatted,
       operationName,
@@ -183,7 +184,7 @@ export function createHttpHandler(endpoint: Endpoint, options: HttpHandlerOption
     if (!res.headersSent && !res.destroyed) {
       const headers: Record<string, string | number> = {
         'content-type': contentType ?? MEDIA_TYPES.json,
-        'content-length': Buffer.byteLength(result.body),
+        'content-length': result.body.length,
         'x-request-id': requestId,
       };
       if (result.headers) Object.assign(headers, result.headers);
