@@ -20,14 +20,14 @@ async function code(p: Promise<unknown>): Promise<string> {
 describe('Authenticator', () => {
   const ADMIN = 'admin-token-0123456789abcdef';
   let jwks: RunningServer;
-  let privateKey: CryptoKey;
+  let privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
   let issuer: string;
   let keys: ApiKeyStore;
   let auth: Authenticator;
 
   beforeAll(async () => {
     const pair = await generateKeyPair('RS256');
-    privateKey = pair.privateKey as CryptoKey;
+    privateKey = pair.privateKey;
     const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
     jwks = await listen(
       http.createServer((req, res) => {
