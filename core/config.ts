@@ -37,7 +37,9 @@ export class ConfigError extends Error {
 
 /** Parse and validate `source` (default `process.env`) against `schema`, listing every problem. */
 export function parseConfig<S extends z.ZodType>(schema: S, source: Record<string, unknown> = process.env): z.infer<S> {
-  const result = schema.safeParse(source);
+  // A variable set to the empty string means "not set" (as in `LCM_ADMIN_TOKEN= npm start`).
+  const present = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== ''));
+  const result = schema.safeParse(present);
   if (!result.success) {
     throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
   }
