@@ -32,7 +32,8 @@ function assign(target: JsonObject, key: string, value: unknown): void {
 export function deepMerge(target: JsonObject, source: unknown, cloneSource = false): void {
   if (source === undefined || source === null) return;
   const src = source as JsonObject;
-  for (const key of Object.keys(src)) {
+  for (const key in src) {
+    if (!hasOwn.call(src, key)) continue;
     const sourceValue = src[key];
     if (sourceValue === undefined) continue;
     const targetValue = own(target, key);
@@ -64,6 +65,8 @@ export function cloneJson<T>(value: T): T {
     return out as T;
   }
   const out: JsonObject = {};
-  for (const key of Object.keys(value)) assign(out, key, cloneJson((value as JsonObject)[key]));
+  for (const key in value) {
+    if (hasOwn.call(value, key)) assign(out, key, cloneJson((value as JsonObject)[key]));
+  }
   return out as T;
 }

@@ -3,7 +3,7 @@ import { valueFromASTUntyped } from 'graphql';
 import type { FetchNode, PlanNode, QueryPlan, ResponsePath, SubscriptionNode } from '@apollo/query-planner';
 import { downstreamServiceError } from './errors.ts';
 import { deepMerge } from './merge.ts';
-import { compileRepresentation, compileRewrites, type RepresentationWriter, type Rewriter, type TypeConditions } from './requires.ts';
+import { compileRepresentations, compileRewrites, type RepresentationIndexer, type Rewriter, type TypeConditions } from './requires.ts';
 import type { SubgraphClient, SubgraphResponse } from './subgraph-client.ts';
 
 /**
@@ -24,8 +24,8 @@ export interface CompiledFetch {
   /** `,"operationName":"…"}` or `}` */
   readonly bodySuffix: string;
   readonly variableUsages: readonly { name: string; jsonKey: string }[];
-  /** Entity fetches only: writes an entity's representation (JSON). */
-  readonly representation?: RepresentationWriter;
+  /** Entity fetches only: the distinct representations of the entities. */
+  readonly representations?: RepresentationIndexer;
   readonly outputRewrites?: Rewriter;
   /** Path of the data this fetch works on, from the root (with `@` for lists). */
   readonly path: ResponsePath;
@@ -112,7 +112,7 @@ function compileFetch(node: FetchNode, path: ResponsePath, ctx: PlanCompileConte
   };
   const mutable = fetch as { -readonly [K in keyof CompiledFetch]: CompiledFetch[K] };
   if (node.requires) {
-    mutable.representation = compileRepresentation(
+    mutable.representations = compileRepresentations(
       node.requires,
       compileRewrites(node.inputRewrites, ctx.conditions),
       ctx.conditions,
@@ -174,26 +174,40 @@ function conditionValue(node: Extract<ExecNode, { kind: 'Condition' }>, variable
   return value;
 }
 
+/** The data at `path` (`@` flattens lists): one value, or a list when the path crosses lists. */
 function flattenAtPath(value: unknown, path: ResponsePath, index: number): unknown {
-  if (index === path.length || value === undefined || value === null) return value;
+  for (let i = index; i < path.length; i++) {
+    if (value === undefined || value === null) return value;
+    const element = path[i]!;
+    if (element === '@') {
+      const out: unknown[] = [];
+      collectAtPath(value, path, i, out);
+      return out;
+    }
+    if (Array.isArray(value)) throw new Error(`Unexpected array in result for path element ${String(element)}`);
+    const obj = value as JsonObject;
+    value = Object.prototype.hasOwnProperty.call(obj, element) ? obj[element as string] : undefined;
+  }
+  return value;
+}
+
+/** Pushes the values at `path` (from `index`, which is `@` or past the end) into `out`. */
+function collectAtPath(value: unknown, path: ResponsePath, index: number, out: unknown[]): void {
+  if (index === path.length || value === undefined || value === null) {
+    // Inside a flattened list, a list found at the end of the path is spread one level (flatMap).
+    if (Array.isArray(value)) for (const item of value) out.push(item);
+    else out.push(value);
+    return;
+  }
   const element = path[index]!;
   if (element === '@') {
     if (!Array.isArray(value)) throw new Error(`Expected a list at path element @`);
-    const out: unknown[] = [];
-    for (const item of value) {
-      const flattened = flattenAtPath(item, path, index + 1);
-      if (Array.isArray(flattened)) for (const f of flattened) out.push(f);
-      else out.push(flattened);
-    }
-    return out;
+    for (let i = 0; i < value.length; i++) collectAtPath(value[i], path, index + 1, out);
+    return;
   }
   if (Array.isArray(value)) throw new Error(`Unexpected array in result for path element ${String(element)}`);
   const obj = value as JsonObject;
-  return flattenAtPath(
-    Object.prototype.hasOwnProperty.call(obj, element) ? obj[element as string] : undefined,
-    path,
-    index + 1,
-  );
+  collectAtPath(Object.prototype.hasOwnProperty.call(obj, element) ? obj[element as string] : undefined, path, index + 1, out);
 }
 
 function variablesJson(fetch: CompiledFetch, variables: Record<string, unknown> | undefined): string {
@@ -235,7 +249,7 @@ async function executeFetch(fetch: CompiledFetch, state: ExecutionState, cursor:
   }
   if (entities.length === 0) return;
 
-  if (!fetch.representation) {
+  if (!fetch.representations) {
     const vars = variablesJson(fetch, state.variables) + '}';
     const response = await send(fetch, state, vars);
     if (response.errors) {
@@ -254,26 +268,7 @@ async function executeFetch(fetch: CompiledFetch, state: ExecutionState, cursor:
   }
 
   // Entity fetch: one representation per distinct entity input.
-  const unique: string[] = [];
-  const uniqueIndex = new Map<string, number>();
-  /** entity index → unique representation index (-1: entity has no representation). */
-  const entityToUnique = new Int32Array(entities.length);
-  let representationCount = 0;
-  for (let i = 0; i < entities.length; i++) {
-    const json = fetch.representation(entities[i]!);
-    if (json === undefined) {
-      entityToUnique[i] = -1;
-      continue;
-    }
-    representationCount++;
-    let k = uniqueIndex.get(json);
-    if (k === undefined) {
-      k = unique.length;
-      unique.push(json);
-      uniqueIndex.set(json, k);
-    }
-    entityToUnique[i] = k;
-  }
+  const { unique, entityToUnique, count: representationCount } = fetch.representations(entities);
   if (representationCount === 0) return;
 
   let vars = variablesJson(fetch, state.variables);

@@ -79,49 +79,123 @@ export function compileRequires(selections: readonly QueryPlanSelectionNode[], c
   };
 }
 
-/** The JSON of an entity's representation, or undefined when the entity has none. */
-export type RepresentationWriter = (entity: JsonObject) => string | undefined;
+/** The distinct representations of a fetch's entities, and which entity has which. */
+export interface Representations {
+  /** Each distinct representation, as JSON. */
+  readonly unique: string[];
+  /** Entity index → index in `unique`, or -1 when the entity has no representation. */
+  readonly entityToUnique: Int32Array;
+  /** Entities with a representation (counting duplicates). */
+  readonly count: number;
+}
+
+export type RepresentationIndexer = (entities: readonly JsonObject[]) => Representations;
 
 /**
- * Compiles what an entity fetch sends for each entity: the representation (from `requires`, with
- * the input rewrites applied) serialized as JSON. The usual `requires` — one type condition over
- * plain fields, no rewrites — writes the JSON straight from the entity without building an object.
+ * Compiles what an entity fetch sends: the representation of each entity (its `requires`
+ * selection, input rewrites applied) as JSON, each distinct one once. The usual `requires` — one
+ * type condition over plain fields, no rewrites — finds duplicates by their field values (nested
+ * maps, no string building) and writes JSON only for the first of each; anything else builds the
+ * representation object and compares JSON.
  */
-export function compileRepresentation(
+export function compileRepresentations(
   requires: readonly QueryPlanSelectionNode[],
   inputRewrites: Rewriter | undefined,
   conditions: TypeConditions,
-): RepresentationWriter {
+): RepresentationIndexer {
   const only = requires.length === 1 ? requires[0]! : undefined;
   const plainFields =
     only?.kind === 'InlineFragment' &&
     only.typeCondition &&
+    !inputRewrites &&
     only.selections.every((s) => s.kind === 'Field' && !s.alias && !s.selections) &&
     only.selections.some((s) => s.kind === 'Field' && s.name === '__typename')
       ? (only.selections as { name: string }[]).map((s) => s.name)
       : undefined;
-  if (plainFields && !inputRewrites) {
-    const typeCondition = (only as { typeCondition: string }).typeCondition;
-    const keys = plainFields.map((name, i) => (i === 0 ? '{' : ',') + JSON.stringify(name) + ':');
-    return (entity) => {
-      if (!conditions.matches(entity, typeCondition)) return undefined;
-      let json = '';
-      for (let i = 0; i < plainFields.length; i++) {
-        const name = plainFields[i]!;
-        if (!hasOwn.call(entity, name)) return undefined;
-        const value = entity[name];
-        if (value === undefined || (name === '__typename' && !value)) return undefined;
-        json += keys[i] + JSON.stringify(value);
-      }
-      return json + '}';
-    };
-  }
+  if (plainFields) return plainFieldsIndexer((only as { typeCondition: string }).typeCondition, plainFields, conditions);
+
   const extract = compileRequires(requires, conditions);
-  return (entity) => {
-    const representation = extract(entity);
-    if (!representation || !representation.__typename) return undefined;
-    inputRewrites?.(representation);
-    return JSON.stringify(representation);
+  return (entities) => {
+    const unique: string[] = [];
+    const byJson = new Map<string, number>();
+    const entityToUnique = new Int32Array(entities.length);
+    let count = 0;
+    for (let i = 0; i < entities.length; i++) {
+      const representation = extract(entities[i]!);
+      if (!representation || !representation.__typename) {
+        entityToUnique[i] = -1;
+        continue;
+      }
+      inputRewrites?.(representation);
+      entityToUnique[i] = indexOf(JSON.stringify(representation), unique, byJson);
+      count++;
+    }
+    return { unique, entityToUnique, count };
+  };
+}
+
+function indexOf(json: string, unique: string[], byJson: Map<string, number>): number {
+  let k = byJson.get(json);
+  if (k === undefined) {
+    k = unique.length;
+    unique.push(json);
+    byJson.set(json, k);
+  }
+  return k;
+}
+
+function plainFieldsIndexer(typeCondition: string, fields: readonly string[], conditions: TypeConditions): RepresentationIndexer {
+  const keys = fields.map((name, i) => (i === 0 ? '{' : ',') + JSON.stringify(name) + ':');
+  const last = fields.length - 1;
+  const toJson = (entity: JsonObject): string => {
+    let json = '';
+    for (let f = 0; f < fields.length; f++) json += keys[f] + JSON.stringify(entity[fields[f]!]);
+    return json + '}';
+  };
+  return (entities) => {
+    const unique: string[] = [];
+    /** value of field 0 → value of field 1 → … → unique index (for primitive values). */
+    const root = new Map<unknown, unknown>();
+    let byJson: Map<string, number> | undefined;
+    const entityToUnique = new Int32Array(entities.length);
+    let count = 0;
+    entities: for (let i = 0; i < entities.length; i++) {
+      const entity = entities[i]!;
+      entityToUnique[i] = -1;
+      if (!conditions.matches(entity, typeCondition)) continue;
+      let primitive = true;
+      for (let f = 0; f < fields.length; f++) {
+        const name = fields[f]!;
+        if (!hasOwn.call(entity, name)) continue entities;
+        const value = entity[name];
+        if (value === undefined || (name === '__typename' && !value)) continue entities;
+        if (value !== null && typeof value === 'object') primitive = false;
+      }
+      count++;
+      if (!primitive) {
+        entityToUnique[i] = indexOf(toJson(entity), unique, (byJson ??= new Map()));
+        continue;
+      }
+      let node = root;
+      for (let f = 0; f < last; f++) {
+        const value = entity[fields[f]!];
+        let next = node.get(value) as Map<unknown, unknown> | undefined;
+        if (!next) {
+          next = new Map();
+          node.set(value, next);
+        }
+        node = next;
+      }
+      const value = entity[fields[last]!];
+      let k = node.get(value) as number | undefined;
+      if (k === undefined) {
+        k = unique.length;
+        unique.push(toJson(entity));
+        node.set(value, k);
+      }
+      entityToUnique[i] = k;
+    }
+    return { unique, entityToUnique, count };
   };
 }
 

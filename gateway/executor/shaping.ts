@@ -306,7 +306,11 @@ function inclusionCondition(
   return condition;
 }
 
-const INTEGER = /^-?(?:0|[1-9][0-9]*)$/;
+/**
+ * An integer whose `String()` has no exponent: what `@apollo/federation-internals` accepts for Int
+ * and ID (`/^-?(?:0|[1-9][0-9]*)$/` on `String(value)`), without building the string.
+ */
+const isPlainInteger = (value: number): boolean => Number.isInteger(value) && Math.abs(value) < 1e21;
 
 function leafValidator(schema: Schema, type: Type): (value: unknown) => boolean {
   if (isCustomScalarType(type)) return () => true;
@@ -316,11 +320,11 @@ function leafValidator(schema: Schema, type: Type): (value: unknown) => boolean 
   }
   if (type === schema.booleanType()) return (value) => typeof value === 'boolean';
   if (type === schema.intType()) {
-    return (value) => typeof value === 'number' && isFinite(value) && INTEGER.test(String(value));
+    return (value) => typeof value === 'number' && isPlainInteger(value);
   }
   if (type === schema.idType()) {
     return (value) =>
-      typeof value === 'string' || (typeof value === 'number' && isFinite(value) && INTEGER.test(String(value)));
+      typeof value === 'string' || (typeof value === 'number' && isPlainInteger(value));
   }
   if (type === schema.floatType()) return (value) => typeof value === 'number' && isFinite(value);
   return (value) => typeof value === 'string';

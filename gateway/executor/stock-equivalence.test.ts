@@ -60,6 +60,14 @@ const labCases: Case[] = [
     query: `{ lab(id: "l1") { ... on Lab { id } name ... on Lab { status owner { name } } ... on Lab { owner { email } } } }`,
   },
   { name: '@requires across subgraphs', query: `{ labs { id status uptime } }` },
+  {
+    name: '@interfaceObject: entity fetches with input rewrites',
+    query: `{ devices { id name firmware ... on Router { ports } ... on Switch { vlans } } }`,
+  },
+  {
+    name: '@interfaceObject: the concrete type resolved from another subgraph',
+    query: `{ newestDevice { __typename id firmware name ... on Switch { vlans } } }`,
+  },
   { name: 'mutation', query: `mutation { renameLab(id: "l1", name: "renamed") { id name owner { name } uptime } }` },
   { name: 'root __typename', query: `{ __typename lab(id: "l2") { __typename } }` },
   { name: 'introspection of a type', query: `{ __type(name: "Lab") { name kind fields { name type { name kind ofType { name } } } } }` },

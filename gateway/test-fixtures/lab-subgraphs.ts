@@ -9,7 +9,8 @@ import { startSubgraphServer, type RunningSubgraph, type SubgraphContext } from 
  *   field that always fails, and the `labUpdated` subscription (graphql-ws);
  * - `people`: users; `User.name` fails for user `u-err`, and `User.strict` (non-null) is null for
  *   user `u-strict`, so entity fetches produce errors and null propagation;
- * - `devices`: `Lab.uptime` with `@requires(fields: "status")`.
+ * - `devices`: `Lab.uptime` with `@requires(fields: "status")`, and `Device` as an
+ *   `@interfaceObject` (plans with input/output rewrites).
  * The labs subgraph counts its live subscriptions so tests can check sharing and disposal.
  */
 const sdl = (text: TemplateStringsArray): DocumentNode => parse(text.join(''));
@@ -26,11 +27,15 @@ const labsTypeDefs = sdl`
     tags: [String!]
   }
   type User @key(fields: "id", resolvable: false) { id: ID! }
+  interface Device @key(fields: "id") { id: ID! name: String! }
+  type Router implements Device @key(fields: "id") { id: ID! name: String! ports: Int! }
+  type Switch implements Device @key(fields: "id") { id: ID! name: String! vlans: Int! }
   type Query {
     lab(id: ID!): Lab
     labs(ids: [ID!]): [Lab!]!
     node(id: ID!): Node
     failing: String
+    devices: [Device!]!
   }
   type Mutation { renameLab(id: ID!, name: String!): Lab }
   type Subscription { labUpdated(ids: [ID!]): Lab! }
@@ -47,7 +52,9 @@ const peopleTypeDefs = sdl`
 `;
 
 const devicesTypeDefs = sdl`
-  extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@external", "@requires"])
+  extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@external", "@requires", "@interfaceObject"])
+  type Device @key(fields: "id") @interfaceObject { id: ID! firmware: String! }
+  type Query { newestDevice: Device }
   enum LabStatus { PENDING RUNNING STOPPED }
   type Lab @key(fields: "id") {
     id: ID!
@@ -71,6 +78,12 @@ export const LABS: LabRecord[] = [
   { id: 'l4', name: 'Broken owner', status: 'RUNNING', ownerId: 'u-err' },
   { id: 'l5', name: 'Strict owner', status: 'RUNNING', ownerId: 'u-strict' },
   { id: 'l6', name: 'Broken owner again', status: 'PENDING', ownerId: 'u-err' },
+];
+
+const DEVICES = [
+  { __typename: 'Router', id: 'd1', name: 'edge-1', ports: 48 },
+  { __typename: 'Switch', id: 'd2', name: 'access-1', vlans: 12 },
+  { __typename: 'Router', id: 'd3', name: 'core-1', ports: 96 },
 ];
 
 const USERS: Record<string, { id: string; name: string; email: string | null }> = {
@@ -138,6 +151,7 @@ function labsSchema(events: LabEvents) {
         lab: (_: unknown, { id }: { id: string }) => LABS.find((l) => l.id === id) ?? null,
         labs: (_: unknown, { ids }: { ids?: string[] }) => (ids ? ids.map((id) => LABS.find((l) => l.id === id)) : LABS),
         node: (_: unknown, { id }: { id: string }) => LABS.find((l) => l.id === id) ?? null,
+        devices: () => DEVICES,
         failing: () => {
           throw new GraphQLError('the failing field always fails', { extensions: { code: 'BAD_USER_INPUT' } });
         },
@@ -154,6 +168,12 @@ function labsSchema(events: LabEvents) {
         },
       },
       Node: { __resolveType: () => 'Lab' },
+      Device: {
+        __resolveType: (device: { __typename: string }) => device.__typename,
+        __resolveReference: (ref: { id: string }) => DEVICES.find((d) => d.id === ref.id) ?? null,
+      },
+      Router: { __resolveReference: (ref: { id: string }) => DEVICES.find((d) => d.id === ref.id) ?? null },
+      Switch: { __resolveReference: (ref: { id: string }) => DEVICES.find((d) => d.id === ref.id) ?? null },
       Lab: {
         __resolveReference: (ref: { id: string }) => LABS.find((l) => l.id === ref.id) ?? null,
         owner: (lab: LabRecord) => ({ id: lab.ownerId }),
@@ -183,6 +203,11 @@ const peopleSchema = buildSubgraphSchema({
 const devicesSchema = buildSubgraphSchema({
   typeDefs: devicesTypeDefs,
   resolvers: {
+    Query: { newestDevice: () => ({ id: 'd2' }) },
+    Device: {
+      __resolveReference: (ref: { id: string }) => ({ id: ref.id }),
+      firmware: (device: { id: string }) => `fw-${device.id}`,
+    },
     Lab: {
       __resolveReference: (ref: { id: string; status?: string }) => ref,
       uptime: (lab: { status?: string }) => (lab.status === 'RUNNING' ? 3600 : lab.status === 'STOPPED' ? 0 : null),
