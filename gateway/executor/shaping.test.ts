@@ -69,7 +69,7 @@ function rng(seed: number) {
 
 /** Random data shaped like (and sometimes unlike) the selections' results. */
 function generate(schema: GraphQLSchema, selections: SelectionSetNode, fragments: Map<string, FragmentDefinitionNode>, parentType: string, random: () => number) {
-  const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)]!;
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const object = (set: SelectionSetNode, typeName: string, depth: number): Record<string, unknown> => {
     const out: Record<string, unknown> = {};
     const type = schema.getType(typeName)!;
