@@ -1,6 +1,6 @@
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse, type DocumentNode, type GraphQLSchema } from 'graphql';
-import { startSubgraphServer, type RunningSubgraph } from '../../gateway/test-fixtures/subgraph-server.ts';
+import { startCachedSubgraphServer, type CachedSubgraphServer } from './cached-subgraph-server.ts';
 import { composeSupergraph } from '../../gateway/test-fixtures/compose.ts';
 
 /**
@@ -202,20 +202,19 @@ export const BENCHMARK_SUBGRAPHS: readonly BenchmarkSubgraph[] = [
 ];
 
 export interface RunningBenchmarkSubgraphs {
-  subgraphs: RunningSubgraph[];
+  subgraphs: CachedSubgraphServer[];
   /** The composed supergraph, with the routing URLs of the running subgraphs. */
   supergraphSdl: string;
   close(): Promise<void>;
 }
 
-/** Starts the four subgraphs on free ports (each its own HTTP server) and composes their supergraph. */
-export async function startBenchmarkSubgraphs(
-  options: { responseCache?: boolean; host?: string } = {},
-): Promise<RunningBenchmarkSubgraphs> {
+/**
+ * Starts the four subgraphs on free ports (each its own server, answering repeated requests from a
+ * response cache) and composes their supergraph.
+ */
+export async function startBenchmarkSubgraphs(options: { host?: string } = {}): Promise<RunningBenchmarkSubgraphs> {
   const subgraphs = await Promise.all(
-    BENCHMARK_SUBGRAPHS.map((s) =>
-      startSubgraphServer({ name: s.name, schema: s.schema, responseCache: options.responseCache ?? true, host: options.host }),
-    ),
+    BENCHMARK_SUBGRAPHS.map((s) => startCachedSubgraphServer({ schema: s.schema, host: options.host })),
   );
   const supergraphSdl = composeSupergraph(
     BENCHMARK_SUBGRAPHS.map((s, i) => ({ name: s.name, url: subgraphs[i]!.url, typeDefs: s.typeDefs })),

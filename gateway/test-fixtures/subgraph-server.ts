@@ -5,12 +5,9 @@ import { useServer } from 'graphql-ws/use/ws';
 import { listen } from '../../core/ops/ops-server.ts';
 
 /**
- * A small GraphQL server for a Federation subgraph schema, used by the gateway tests and the gateway
- * benchmark: GraphQL over HTTP POST and graphql-ws (`graphql-transport-ws`) on the same path, as the
- * project's subgraphs do (DESIGN.md §5).
- *
- * With `responseCache`, an HTTP response is computed once per distinct request body and then served
- * from memory, so a benchmark measures the gateway and not the subgraph.
+ * A small GraphQL server for a Federation subgraph schema, used by the gateway tests: GraphQL over
+ * HTTP POST and graphql-ws (`graphql-transport-ws`) on the same path, as the project's subgraphs do
+ * (DESIGN.md §5).
  */
 export interface SubgraphServerOptions {
   name: string;
@@ -19,7 +16,6 @@ export interface SubgraphServerOptions {
   host?: string;
   /** Default `/graphql`. */
   path?: string;
-  responseCache?: boolean;
   /** Observes every HTTP request (tests check forwarded headers and batching with it). */
   onRequest?: (request: SubgraphRequestRecord) => void;
 }
@@ -52,7 +48,6 @@ export interface SubgraphContext {
 export async function startSubgraphServer(options: SubgraphServerOptions): Promise<RunningSubgraph> {
   const path = options.path ?? '/graphql';
   const documents = new Map<string, DocumentNode>();
-  const responses = new Map<string, Buffer>();
   const connectionParams: Array<Record<string, unknown> | undefined> = [];
   let requestCount = 0;
 
@@ -82,11 +77,6 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     req.on('end', () => {
       requestCount++;
       const raw = Buffer.concat(chunks).toString('utf8');
-      const cached = options.responseCache ? responses.get(raw) : undefined;
-      if (cached && !options.onRequest) {
-        send(res, 200, cached);
-        return;
-      }
       let body: SubgraphRequestRecord['body'];
       try {
         body = JSON.parse(raw) as SubgraphRequestRecord['body'];
@@ -95,10 +85,6 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
         return;
       }
       options.onRequest?.({ headers: req.headers, body });
-      if (cached) {
-        send(res, 200, cached);
-        return;
-      }
       const document = documentFor(body.query ?? '');
       if (!('kind' in document)) {
         send(res, 400, Buffer.from(JSON.stringify({ errors: document.map((e) => e.toJSON()) })));
@@ -114,11 +100,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
           contextValue: context,
         }),
       )
-        .then((result) => {
-          const payload = Buffer.from(JSON.stringify(result));
-          if (options.responseCache) responses.set(raw, payload);
-          send(res, 200, payload);
-        })
+        .then((result) => send(res, 200, Buffer.from(JSON.stringify(result))))
         .catch((e: unknown) => {
           send(res, 500, Buffer.from(JSON.stringify({ errors: [{ message: String(e) }] })));
         });
