@@ -71,7 +71,7 @@ describe('federated subscriptions', () => {
         const forwardHeaders: Record<string, string> = typeof identity === 'string' ? { 'x-forwarded-identity': identity } : {};
         return { forwardHeaders };
       },
-      subscriptions: { maxPerConnection: 3, upstreamRetryAttempts: 0, keepAliveMs: 1000 },
+      subscriptions: { maxPerConnection: 3, upstreamRetryAttempts: 0, keepAliveMs: 100, upstreamKeepAliveMs: 100 },
     });
   });
 
@@ -180,6 +180,20 @@ describe('federated subscriptions', () => {
     });
     expect(sub.events[1]).toEqual({ data: { labUpdated: { id: 'l1', owner: { name: 'Ada' } } } });
     expect(sub.completed).toBe(false);
+  });
+
+  it('keeps connections alive with pings, towards clients and towards subgraphs', async () => {
+    const socket = new WebSocket(gateway.url.replace(/^http/, 'ws') + '/graphql', 'graphql-transport-ws');
+    const pinged = new Promise<void>((resolve) => socket.once('ping', () => resolve()));
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(JSON.stringify({ type: 'connection_init' }));
+    await pinged;
+    socket.close();
+
+    const pingsBefore = subgraphs.labs.pings;
+    collect(connect(), LAB_UPDATED);
+    await until(() => subgraphs.events.active === 1, 'the upstream subscription');
+    await until(() => subgraphs.labs.pings > pingsBefore, 'a ping from the gateway to the subgraph');
   });
 
   it('runs queries and mutations over the WebSocket too', async () => {

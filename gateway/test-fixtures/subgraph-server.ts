@@ -35,6 +35,8 @@ export interface RunningSubgraph {
   readonly requestCount: number;
   /** Connection params received by graphql-ws connections, in order. */
   readonly connectionParams: Array<Record<string, unknown> | undefined>;
+  /** graphql-ws `ping` messages received (keep-alive from clients such as the gateway). */
+  readonly pings: number;
   /** Force-close every WebSocket connection (simulates the subgraph going away for subscribers). */
   dropWebSockets(): void;
   close(): Promise<void>;
@@ -50,6 +52,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   const documents = new Map<string, DocumentNode>();
   const connectionParams: Array<Record<string, unknown> | undefined> = [];
   let requestCount = 0;
+  let pings = 0;
 
   const documentFor = (query: string): DocumentNode | readonly GraphQLError[] => {
     let document = documents.get(query);
@@ -120,6 +123,9 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
         connectionParams.push(ctx.connectionParams);
         return true;
       },
+      onPing: () => {
+        pings++;
+      },
     },
     wss,
   );
@@ -134,6 +140,9 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
       return requestCount;
     },
     connectionParams,
+    get pings() {
+      return pings;
+    },
     dropWebSockets() {
       for (const socket of wss.clients) socket.terminate();
     },
