@@ -1,41 +1,23 @@
-import { ChangePublisher } from '../../core/subgraph/change-publisher.ts';
 import type { SubgraphDeps } from '../../core/subgraph/deps.ts';
-import { startSubgraphServer, type SubgraphServer } from '../../core/graphql/subgraph-server.ts';
-import { createMetricsRegistry } from '../../core/ops/ops-server.ts';
-import { subgraphSdl } from '../../schema/subgraphs.ts';
+import type { SubgraphServer } from '../../core/graphql/subgraph-server.ts';
+import type { SubgraphName } from '../../schema/subgraphs.ts';
+import { serveSubgraph, subgraphKit } from '../../core/subgraph/serve.ts';
 import { DefinitionService } from './application/definition-service.ts';
 import { createContext } from './context.ts';
 import { DefinitionRepository } from './infrastructure/definition-repository.ts';
 import { resolvers } from './resolvers.ts';
 
-export const SUBGRAPH_NAME = 'definitions';
+export const SUBGRAPH_NAME: SubgraphName = 'definitions';
 
 /** Composition root of the definitions subgraph. */
 export async function startDefinitionsSubgraph(deps: SubgraphDeps, options: { port?: number; host?: string } = {}): Promise<SubgraphServer> {
-  const registry = createMetricsRegistry(false, { subgraph: SUBGRAPH_NAME });
+  const kit = subgraphKit(SUBGRAPH_NAME, deps);
   const repo = new DefinitionRepository(deps.storage);
   await deps.storage.ensureIndexes();
   const service = new DefinitionService(
     repo,
-    new ChangePublisher(`/lcm/subgraphs/${SUBGRAPH_NAME}`, deps.bus, deps.coordination, deps.logger, registry),
+    kit.publisher,
     deps.clock,
   );
-  return startSubgraphServer({
-    name: SUBGRAPH_NAME,
-    typeDefs: subgraphSdl(SUBGRAPH_NAME),
-    resolvers,
-    signer: deps.signer,
-    logger: deps.logger,
-    registry,
-    context: (identity) => createContext(identity, service),
-    readiness: async () => {
-      try {
-        await deps.storage.ping();
-        return [];
-      } catch (e) {
-        return [`storage: ${(e as Error).message}`];
-      }
-    },
-    ...options,
-  });
+  return serveSubgraph(kit, deps, resolvers, (identity) => createContext(identity, service), options);
 }
