@@ -7,7 +7,7 @@ import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { silentLogger } from '../../core/logging.ts';
 import { startSystem, type RunningSystem } from '../../cli/system.ts';
-import { data, subscribe } from '../support/gateway-client.ts';
+import { subscribe, untilSubscribed, nudgeSession } from '../support/gateway-client.ts';
 import { createDefinition, createSession, runningWorker, schedule, type Endpoints } from './fixtures.ts';
 
 const ADMIN = 'etcd-e2e-admin-token-0123456789';
@@ -53,16 +53,7 @@ describe('replicas on etcd', () => {
       { ids: [sessionId] },
     );
     try {
-      await sub.connected;
-      await expect
-        .poll(
-          async () => {
-            await data(onA.internalUrl, ADMIN, `mutation($id: ID!) { recordPipelineProgress(id: $id, pipeline: "probe", progress: {n: 1}) { id } }`, { id: sessionId });
-            return sub.events.length;
-          },
-          { timeout: 15_000, interval: 200 },
-        )
-        .toBeGreaterThan(0);
+      await untilSubscribed(sub, nudgeSession(onA.internalUrl, ADMIN, sessionId));
       await schedule(onA, sessionId, workerId);
       await expect
         .poll(() => sub.events.find((ev) => ev.data?.sessionUpdated.status === 'SCHEDULED')?.data?.sessionUpdated, { timeout: 15_000 })

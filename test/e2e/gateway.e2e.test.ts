@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Scope } from '../../core/auth/identity.ts';
 import { silentLogger } from '../../core/logging.ts';
 import { startSystem, type RunningSystem } from '../../cli/system.ts';
-import { gql, subscribe, data } from '../support/gateway-client.ts';
+import { gql, subscribe, data, untilSubscribed, nudgeSession } from '../support/gateway-client.ts';
 import { createDefinition, createSession, publishReport, runningWorker, schedule, transition, type Endpoints } from './fixtures.ts';
 
 const ADMIN = 'e2e-admin-token-0123456789abcdef';
@@ -70,17 +70,7 @@ for (const storage of ['memory', 'mongodb'] as const) {
         { ids: [sessionId] },
       );
       try {
-        await sub.connected;
-        // graphql-ws has no "subscribed" acknowledgement: nudge the session until the first event arrives.
-        await expect
-          .poll(
-            async () => {
-              await data(e.internalUrl, ADMIN, `mutation($id: ID!) { recordPipelineProgress(id: $id, pipeline: "probe", progress: {n: 1}) { id } }`, { id: sessionId });
-              return sub.events.length;
-            },
-            { timeout: 10_000, interval: 100 },
-          )
-          .toBeGreaterThan(0);
+        await untilSubscribed(sub, nudgeSession(e.internalUrl, ADMIN, sessionId));
         const before = sub.events.length;
         await schedule(e, sessionId, workerId);
         await transition(e, sessionId, 'INSTANTIATING');

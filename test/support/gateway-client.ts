@@ -65,3 +65,21 @@ export function subscribe<T = Record<string, unknown>>(
     },
   };
 }
+
+/**
+ * graphql-ws has no "subscribed" acknowledgement: run `nudge` (a harmless change the subscription
+ * sees) until the first event arrives, so what follows is observed.
+ */
+export async function untilSubscribed(sub: Subscription<unknown>, nudge: () => Promise<unknown>, timeoutMs = 15_000): Promise<void> {
+  await sub.connected;
+  const deadline = Date.now() + timeoutMs;
+  while (sub.events.length === 0) {
+    if (Date.now() > deadline) throw new Error(`no subscription event within ${timeoutMs} ms`);
+    await nudge();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A nudge for session subscriptions: record pipeline progress on the session (internal endpoint). */
+export const nudgeSession = (internalUrl: string, token: string, sessionId: string) => () =>
+  data(internalUrl, token, `mutation($id: ID!) { recordPipelineProgress(id: $id, pipeline: "probe", progress: {n: 1}) { id } }`, { id: sessionId });
