@@ -10,7 +10,8 @@ import { parseArgs } from 'node:util';
  *
  * Gateway options: --duration S (per cell, default 10), --warmup S (default 3),
  * --connections 10,50, --gateways stock,hive,hive-nodedup,ours,ours-nodedup[,ours-apollo-server],
- * --cpu-prof DIR (V8 CPU profile of our gateway), --json FILE (results as JSON).
+ * --rounds N (measure N times, report medians), --cpu-prof DIR (V8 CPU profile of our gateway),
+ * --json FILE (results as JSON).
  *
  * To add a benchmark: add an entry to BENCHES whose `run` receives the parsed flags.
  */
@@ -47,6 +48,7 @@ const BENCHES: Record<string, Bench> = {
         gateways,
         cpuProfileDir: typeof flags['cpu-prof'] === 'string' ? flags['cpu-prof'] : undefined,
         jsonFile: typeof flags.json === 'string' ? flags.json : undefined,
+        rounds: number(flags.rounds, 1),
       });
     },
   },
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
       gateways: { type: 'string' },
       'cpu-prof': { type: 'string' },
       json: { type: 'string' },
+      rounds: { type: 'string' },
     },
     allowPositionals: false,
   });

@@ -47,6 +47,11 @@ export interface GatewayBenchOptions {
   cpuProfileDir?: string;
   /** Write the results as JSON to this file. */
   jsonFile?: string;
+  /**
+   * Measure every gateway this many times (in turn: all gateways, then all again…) and report the
+   * median cell of each; on a shared machine this evens out load that changes during a run.
+   */
+  rounds?: number;
 }
 
 export interface CellResult {
@@ -153,7 +158,6 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Cel
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'lcm-bench-gateway-'));
   const supergraphFile = path.join(workDir, 'supergraph.graphql');
   const subgraphs = startTsProcess('subgraphs', path.join(here, 'subgraphs-process.ts'), [supergraphFile]);
-  const results: CellResult[] = [];
   try {
     await waitForLine(subgraphs, 'READY');
     const supergraphSdl = await readFile(supergraphFile, 'utf8');
@@ -170,44 +174,72 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Cel
     if (referenceBody.errors) throw new Error(`the stock gateway answered with errors: ${JSON.stringify(referenceBody.errors)}`);
     const expected = JSON.stringify(referenceBody);
 
-    printHeader(options, expected.length);
-    for (const kind of options.gateways) {
-      const { proc, url } = await startGateway(kind, supergraphFile, workDir, options.cpuProfileDir);
-      try {
-        const verify = verifier(expected);
-        if (options.warmupSec > 0) await load(url, options.connections[0] ?? 10, options.warmupSec, verify);
-        for (const connections of options.connections) {
-          const result = await load(url, connections, options.durationSec, verify);
-          const cell: CellResult = {
-            gateway: kind,
-            connections,
-            requests: result.requests.total,
-            rps: result.requests.total / (result.duration || options.durationSec),
-            p50Ms: result.latency.p50,
-            p99Ms: result.latency.p99,
-            non2xx: result.non2xx,
-            errors: result.errors,
-            timeouts: result.timeouts,
-            mismatches: result.mismatches,
-          };
-          const rss = residentMiB(proc.child.pid);
-          if (rss !== undefined) cell.rssMiB = rss;
-          results.push(cell);
-          printRow(cell);
+    const rounds = Math.max(1, options.rounds ?? 1);
+    printHeader(options, expected.length, rounds);
+    const all: CellResult[][] = [];
+    for (let round = 1; round <= rounds; round++) {
+      if (rounds > 1) console.log(`round ${round} of ${rounds}`);
+      for (const kind of options.gateways) {
+        const { proc, url } = await startGateway(kind, supergraphFile, workDir, options.cpuProfileDir);
+        try {
+          const verify = verifier(expected);
+          if (options.warmupSec > 0) await load(url, options.connections[0] ?? 10, options.warmupSec, verify);
+          for (const connections of options.connections) {
+            const result = await load(url, connections, options.durationSec, verify);
+            const cell: CellResult = {
+              gateway: kind,
+              connections,
+              requests: result.requests.total,
+              rps: result.requests.total / (result.duration || options.durationSec),
+              p50Ms: result.latency.p50,
+              p99Ms: result.latency.p99,
+              non2xx: result.non2xx,
+              errors: result.errors,
+              timeouts: result.timeouts,
+              mismatches: result.mismatches,
+            };
+            const rss = residentMiB(proc.child.pid);
+            if (rss !== undefined) cell.rssMiB = rss;
+            all.push([cell]);
+            printRow(cell);
+          }
+        } finally {
+          await proc.stop();
         }
-      } finally {
-        await proc.stop();
       }
+    }
+    const results = rounds === 1 ? all.map((cells) => cells[0]!) : medianCells(all.flat(), options);
+    if (rounds > 1) {
+      console.log(`\nmedian of ${rounds} rounds (errors and mismatches: totals over all rounds)`);
+      for (const cell of results) printRow(cell);
     }
     printSummary(results, options);
     if (options.jsonFile) {
-      await writeFile(options.jsonFile, JSON.stringify({ environment: environment(), options, results }, null, 2) + '\n');
+      await writeFile(
+        options.jsonFile,
+        JSON.stringify({ environment: environment(), options, results, rounds: rounds > 1 ? all.flat() : undefined }, null, 2) + '\n',
+      );
     }
     return results;
   } finally {
     await subgraphs.stop();
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/** Per gateway and connection count: the cell with the median RPS, with error counts summed. */
+function medianCells(cells: CellResult[], options: GatewayBenchOptions): CellResult[] {
+  const out: CellResult[] = [];
+  for (const gateway of options.gateways) {
+    for (const connections of options.connections) {
+      const group = cells.filter((c) => c.gateway === gateway && c.connections === connections).sort((a, b) => a.rps - b.rps);
+      const median = group[Math.floor(group.length / 2)];
+      if (!median) continue;
+      const sum = (k: 'non2xx' | 'errors' | 'timeouts' | 'mismatches') => group.reduce((n, c) => n + c[k], 0);
+      out.push({ ...median, non2xx: sum('non2xx'), errors: sum('errors'), timeouts: sum('timeouts'), mismatches: sum('mismatches') });
+    }
+  }
+  return out;
 }
 
 function environment() {
@@ -226,7 +258,7 @@ function environment() {
   };
 }
 
-function printHeader(options: GatewayBenchOptions, responseBytes: number): void {
+function printHeader(options: GatewayBenchOptions, responseBytes: number, rounds: number): void {
   const env = environment();
   console.log(`\n## Gateway benchmark (The Guild's federation scenario, TestQuery, ${responseBytes} bytes per response)`);
   console.log(
@@ -235,7 +267,11 @@ function printHeader(options: GatewayBenchOptions, responseBytes: number): void 
         .map(([k, v]) => `${k} ${v}`)
         .join(', '),
   );
-  console.log(`each cell: ${options.durationSec} s of autocannon load after ${options.warmupSec} s of warm-up; gateways:`);
+  console.log(
+    `each cell: ${options.durationSec} s of autocannon load after ${options.warmupSec} s of warm-up` +
+      (rounds > 1 ? `, ${rounds} rounds` : '') +
+      '; gateways:',
+  );
   for (const kind of options.gateways) console.log(`  ${kind.padEnd(19)} ${GATEWAY_KINDS[kind]}`);
   console.log('');
   console.log(row(['gateway', 'conns', 'RPS', 'p50 ms', 'p99 ms', 'errors', 'mismatches', 'RSS MiB']));
