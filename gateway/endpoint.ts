@@ -100,6 +100,18 @@ export class Endpoint {
   }
 }
 
+/** The key under which a caller's requests may be shared (see `GatewayContext.sharingKey`). */
+export function sharingKeyOf(context: GatewayContext): string {
+  if (context.sharingKey !== undefined) return context.sharingKey;
+  return JSON.stringify(Object.entries(context.forwardHeaders).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** The headers to forward for work happening now on behalf of `context`. */
+export async function currentForwardHeaders(context: GatewayContext | undefined): Promise<Record<string, string>> {
+  if (!context) return {};
+  return context.refreshForwardHeaders ? await context.refreshForwardHeaders() : context.forwardHeaders;
+}
+
 /** The HTTP status for an error thrown by the context hook. */
 export function statusForContextError(error: unknown): number {
   if (error instanceof GraphQLError) {

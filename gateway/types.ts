@@ -31,6 +31,19 @@ export interface GatewayContext {
    * subscriptions and in-flight queries are only shared between requests with equal headers.
    */
   forwardHeaders: Record<string, string>;
+  /**
+   * Who the caller is, for sharing: identical in-flight queries and identical subscriptions are
+   * only shared between requests with the same key. Default: the forwarded headers themselves. Set
+   * it when the headers change while the caller does not (e.g. a re-signed identity token).
+   */
+  sharingKey?: string;
+  /**
+   * Headers to forward now, for work that outlives the request: every operation on a WebSocket
+   * connection and every subscription event's subgraph fetches (and upstream reconnections) call
+   * it. Use it when forwarded credentials expire (e.g. a short-lived signed identity). Default:
+   * `forwardHeaders` never change.
+   */
+  refreshForwardHeaders?: () => Promise<Record<string, string>> | Record<string, string>;
   [key: string]: unknown;
 }
 

@@ -3,7 +3,7 @@ import type { GraphQLFormattedError } from 'graphql';
 import type { Logger } from '../../core/logging.ts';
 import { gatewayError, GatewayErrorCode, toGraphQLError } from '../executor/errors.ts';
 import type { OperationKind, PreparedOperation, RawResult } from '../executor/executor.ts';
-import { statusForContextError, type Endpoint } from '../endpoint.ts';
+import { sharingKeyOf, statusForContextError, type Endpoint } from '../endpoint.ts';
 import type { GatewayContext } from '../types.ts';
 import {
   checkCsrf,
@@ -110,7 +110,7 @@ export function createHttpHandler(endpoint: Endpoint, options: HttpHandlerOption
       return execute(operation, request, context);
     }
     const key =
-      contentType + '\u0000' + (rawBody ?? search) + '\u0000' + JSON.stringify(context.forwardHeaders);
+      contentType + '\u0000' + (rawBody ?? search) + '\u0000' + sharingKeyOf(context);
     const running = inflight.get(key);
     if (running) {
       holder.deduplicated = true;

@@ -2,7 +2,8 @@ import type { FormattedExecutionResult, GraphQLFormattedError } from 'graphql';
 import type { Logger } from '../../core/logging.ts';
 import type { PreparedOperation } from '../executor/executor.ts';
 import type { SubgraphResponse } from '../executor/subgraph-client.ts';
-import type { Endpoint } from '../endpoint.ts';
+import { currentForwardHeaders, sharingKeyOf, type Endpoint } from '../endpoint.ts';
+import type { GatewayContext } from '../types.ts';
 import { GatewayErrorCode } from '../executor/errors.ts';
 import { PushIterator } from './push-iterator.ts';
 import type { UpstreamHub } from './upstream.ts';
@@ -30,7 +31,8 @@ export interface OpenSubscription {
   endpoint: Endpoint;
   operation: PreparedOperation;
   variables: Record<string, unknown> | undefined;
-  forwardHeaders: Record<string, string>;
+  /** The subscriber's context: who it is (sharing) and what to forward (now and later). */
+  context: GatewayContext;
   /** Runs once when this client's subscription ends (either side). */
   onClose?: () => void;
 }
@@ -52,7 +54,7 @@ export class SubscriptionManager {
       request.operation.operationName ?? '',
       request.operation.key,
       JSON.stringify(request.variables ?? {}),
-      JSON.stringify(Object.entries(request.forwardHeaders).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+      sharingKeyOf(request.context),
     ].join('\u0000');
     let shared = this.shared.get(key);
     if (!shared) {
@@ -85,7 +87,7 @@ class SharedSubscription {
   ) {}
 
   start(): void {
-    const { endpoint, operation, variables, forwardHeaders } = this.request;
+    const { endpoint, operation, variables, context } = this.request;
     const primary = operation.plan.primary;
     if (!primary) throw new Error('not a subscription plan');
     const url = endpoint.executor.supergraph.subgraphUrls.get(primary.serviceName);
@@ -103,7 +105,9 @@ class SharedSubscription {
         query: primary.node.operation,
         ...(primary.node.operationName ? { operationName: primary.node.operationName } : {}),
         variables: primaryVariables,
-        headers: forwardHeaders,
+        headers: context.forwardHeaders,
+        sharingKey: sharingKeyOf(context),
+        currentHeaders: () => currentForwardHeaders(context),
       },
       {
         next: (event) => this.enqueue(() => this.deliver(event)),
@@ -173,11 +177,11 @@ class SharedSubscription {
 
   private async deliver(event: SubgraphResponse): Promise<void> {
     if (this.ended || this.sinks.size === 0) return;
-    const { endpoint, operation, variables, forwardHeaders } = this.request;
+    const { endpoint, operation, variables, context } = this.request;
     let result: FormattedExecutionResult;
     try {
       const raw = await endpoint.executor.executeSubscriptionEvent(operation, event, variables, {
-        headers: forwardHeaders,
+        headers: await currentForwardHeaders(context),
         onFetch: endpoint.observesFetches ? endpoint.onFetch : undefined,
       });
       result = {};

@@ -137,6 +137,41 @@ describe('federated subscriptions', () => {
     expect(subgraphs.labs.connectionParams).toContainEqual({ 'x-forwarded-identity': 'alice' });
   });
 
+  it('refreshes forwarded headers for every event, and shares by sharing key', async () => {
+    let version = 0;
+    const rotating = await createGateway({
+      supergraphSdl: subgraphs.supergraphSdl,
+      // A short-lived credential: each call signs a new one; the caller stays the same.
+      context: (input) => ({
+        forwardHeaders: { 'x-forwarded-identity': `carol-v${version}`, 'x-connection': String(input.transport) + Math.random() },
+        sharingKey: 'carol',
+        refreshForwardHeaders: () => ({ 'x-forwarded-identity': `carol-v${++version}` }),
+      }),
+    });
+    try {
+      const url = rotating.url.replace(/^http/, 'ws') + '/graphql';
+      const open = () => {
+        const client = createClient({ url, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false });
+        clients.push(client);
+        return collect(client, `subscription { labUpdated { owner { strict } } }`);
+      };
+      const first = open();
+      const second = open();
+      await until(() => subgraphs.events.active === 1, 'one shared upstream for one sharing key');
+      subgraphs.events.publish(LABS[0]!);
+      await until(() => first.events.length === 1 && second.events.length === 1, 'the first event');
+      subgraphs.events.publish(LABS[0]!);
+      await until(() => first.events.length === 2, 'the second event');
+      const strict = first.events.map((e) => (e.data as { labUpdated: { owner: { strict: string } } }).labUpdated.owner.strict);
+      expect(strict[0]).toMatch(/^Ada:carol-v\d+$/);
+      expect(strict[1]).not.toBe(strict[0]);
+      expect(second.events).toEqual(first.events.slice(0, second.events.length));
+    } finally {
+      await Promise.all(clients.splice(0).map((c) => c.dispose()));
+      await rotating.close();
+    }
+  });
+
   it('limits open operations per connection with a clear error', async () => {
     const client = connect();
     const open = [1, 2, 3].map((i) => collect(client, LAB_UPDATED, { ids: [`l${i}`] }));

@@ -21,6 +21,10 @@ export interface UpstreamRequest {
   variables: Record<string, unknown>;
   /** Forwarded headers: sent on the WebSocket upgrade and as `connectionParams`. */
   headers: Record<string, string>;
+  /** Who the headers belong to: subscriptions are only shared within one key. */
+  sharingKey: string;
+  /** Fresh headers for `connectionParams` when the socket reconnects (credentials may expire). */
+  currentHeaders?: () => Promise<Record<string, string>>;
 }
 
 export interface UpstreamListener {
@@ -64,8 +68,7 @@ export class UpstreamHub {
 
   /** Listens to an upstream subscription (opening it if needed); returns the function that stops listening. */
   subscribe(request: UpstreamRequest, listener: UpstreamListener): () => void {
-    const headersKey = JSON.stringify(sortedEntries(request.headers));
-    const clientKey = request.wsUrl + '\u0000' + headersKey;
+    const clientKey = request.wsUrl + '\u0000' + request.sharingKey;
     const streamKey =
       clientKey + '\u0000' + (request.operationName ?? '') + '\u0000' + request.query + '\u0000' + JSON.stringify(request.variables);
     let stream = this.streams.get(streamKey);
@@ -126,7 +129,7 @@ export class UpstreamHub {
       const client = createClient({
         url: request.wsUrl,
         webSocketImpl: ForwardingWebSocket,
-        connectionParams: { ...headers },
+        connectionParams: request.currentHeaders ? () => request.currentHeaders!() : { ...headers },
         lazy: true,
         lazyCloseTimeout: 0,
         keepAlive: this.options.keepAliveMs,
@@ -163,10 +166,6 @@ export class UpstreamHub {
     await Promise.all([...this.clients.values()].map((c) => c.client.dispose()));
     this.clients.clear();
   }
-}
-
-function sortedEntries(headers: Record<string, string>): [string, string][] {
-  return Object.entries(headers).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 function isFormattedErrors(value: unknown): value is GraphQLFormattedError[] {

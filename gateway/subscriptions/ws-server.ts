@@ -6,7 +6,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from '../../core/logging.ts';
 import { gatewayError, GatewayErrorCode, toGraphQLError } from '../executor/errors.ts';
 import type { PreparedOperation } from '../executor/executor.ts';
-import type { Endpoint } from '../endpoint.ts';
+import { currentForwardHeaders, type Endpoint } from '../endpoint.ts';
 import type { GatewayContext } from '../types.ts';
 import type { SubscriptionManager } from './manager.ts';
 
@@ -105,7 +105,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
       execute: async (args) => {
         const { operation, variables, connection, started } = args.contextValue as OperationContextValue;
         const raw = await endpoint.executor.execute(operation, variables, {
-          headers: connection.context?.forwardHeaders,
+          headers: await currentForwardHeaders(connection.context),
           onFetch: endpoint.observesFetches ? endpoint.onFetch : undefined,
         });
         const result: FormattedExecutionResult = {};
@@ -135,7 +135,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
           endpoint,
           operation,
           variables,
-          forwardHeaders: connection.context?.forwardHeaders ?? {},
+          context: connection.context ?? { forwardHeaders: {} },
           onClose: () => endpoint.subscriptionClosed(event),
         }) as never;
       },
