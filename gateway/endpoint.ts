@@ -25,6 +25,7 @@ export class Endpoint {
   private readonly plugins: readonly GatewayPlugin[];
   private readonly fetchObservers: readonly GatewayPlugin[];
   private readonly formatErrorFn: EndpointOptions['formatError'];
+  private readonly logger: Logger;
 
   constructor(
     options: EndpointOptions,
@@ -35,8 +36,8 @@ export class Endpoint {
       operationCacheSize?: number;
       logger: Logger;
     },
-    private readonly logger: Logger = shared.logger,
   ) {
+    this.logger = shared.logger;
     if (!options.path.startsWith('/')) throw new Error(`endpoint path must start with "/": ${options.path}`);
     const supergraph = options.supergraph ?? (options.supergraphSdl ? loadSupergraph(options.supergraphSdl) : undefined);
     if (!supergraph) throw new Error(`endpoint ${options.path}: give supergraphSdl or supergraph`);

@@ -7,8 +7,6 @@ export class PushIterator<T> implements AsyncGenerator<T, undefined, unknown> {
   private readonly buffer: T[] = [];
   private waiting: ((result: IteratorResult<T, undefined>) => void) | undefined;
   private done = false;
-  private failure: unknown;
-  private failed = false;
   private returned = false;
 
   constructor(
@@ -47,30 +45,8 @@ export class PushIterator<T> implements AsyncGenerator<T, undefined, unknown> {
     }
   }
 
-  /** Ends with an error after the buffered values. */
-  fail(error: unknown): void {
-    if (this.done) return;
-    this.failure = error;
-    this.failed = true;
-    this.done = true;
-    if (this.waiting) {
-      const resolve = this.waiting;
-      this.waiting = undefined;
-      this.failed = false;
-      resolve(Promise.reject(error) as unknown as IteratorResult<T, undefined>);
-    }
-  }
-
-  get finished(): boolean {
-    return this.done;
-  }
-
   next(): Promise<IteratorResult<T, undefined>> {
     if (this.buffer.length > 0) return Promise.resolve({ value: this.buffer.shift()!, done: false });
-    if (this.failed) {
-      this.failed = false;
-      return Promise.reject(this.failure);
-    }
     if (this.done) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => {
       this.waiting = resolve;
