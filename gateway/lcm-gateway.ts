@@ -96,7 +96,15 @@ export async function startLcmGateway(options: LcmGatewayOptions): Promise<LcmGa
       } catch (e) {
         throw toGraphQLError(e);
       }
-      return { forwardHeaders: { [IDENTITY_HEADER]: await options.signer.sign(identity) }, identity };
+      const who = identity;
+      return {
+        forwardHeaders: { [IDENTITY_HEADER]: await options.signer.sign(who) },
+        // The signed identity is short-lived and re-signed over time: share work by who asks, and
+        // re-sign for long-lived work (subscription events, operations on an open WebSocket).
+        sharingKey: `${who.kind}:${who.subject}:${who.scopes.join(',')}`,
+        refreshForwardHeaders: async () => ({ [IDENTITY_HEADER]: await options.signer.sign(who) }),
+        identity: who,
+      };
     };
 
   const publicSupergraph = loadSupergraph(readFileSync(schemaFile('supergraph.public.graphql'), 'utf8'), {
