@@ -5,6 +5,7 @@ import { gatewayError, GatewayErrorCode, toGraphQLError } from '../executor/erro
 import type { OperationKind, PreparedOperation, RawResult } from '../executor/executor.ts';
 import { sharingKeyOf, statusForContextError, type Endpoint } from '../endpoint.ts';
 import type { GatewayContext } from '../types.ts';
+import { PersistedQueries } from './persisted-queries.ts';
 import {
   checkCsrf,
   HttpRequestError,
@@ -33,6 +34,8 @@ export interface HttpHandlerOptions {
   maxBodyBytes: number;
   deduplicateInflightQueries: boolean;
   nextRequestId: () => string;
+  /** Automatic persisted queries (default on). */
+  persistedQueries?: boolean;
 }
 
 /**
@@ -42,6 +45,7 @@ export interface HttpHandlerOptions {
  */
 export function createHttpHandler(endpoint: Endpoint, options: HttpHandlerOptions) {
   const inflight = new Map<string, Promise<HttpAnswer>>();
+  const persisted = options.persistedQueries === false ? undefined : new PersistedQueries();
 
   async function answer(
     req: http.IncomingMessage,
@@ -71,7 +75,14 @@ export function createHttpHandler(endpoint: Endpoint, options: HttpHandlerOption
     holder.context = context;
 
     if (request.extensions?.persistedQuery) {
-      return errorAnswer(400, [gatewayError('PERSISTED_QUERY_NOT_SUPPORTED', 'PersistedQueryNotSupported')], null, undefined);
+      if (!persisted) {
+        return errorAnswer(400, [gatewayError('PERSISTED_QUERY_NOT_SUPPORTED', 'PersistedQueryNotSupported')], null, undefined);
+      }
+      try {
+        request.query = persisted.resolve(request.query, request.extensions.persistedQuery);
+      } catch (error) {
+        return errorAnswer(400, [error], request.operationName ?? null, undefined);
+      }
     }
     const preparation = endpoint.executor.prepare(request.query, request.operationName);
     if (!preparation.ok) return errorAnswer(preparation.status, preparation.errors, request.operationName ?? null, undefined);

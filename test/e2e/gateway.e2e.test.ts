@@ -2,6 +2,7 @@
  * The system through its front door: the gateway over real HTTP and WebSocket in front of the four
  * subgraphs (issue 3, "Done means"), and the N+1 guarantee across the whole graph (issue 2).
  */
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Scope } from '../../core/auth/identity.ts';
 import { silentLogger } from '../../core/logging.ts';
@@ -149,6 +150,32 @@ for (const storage of ['memory', 'mongodb'] as const) {
       const tokens = `{ ${Array.from({ length: 6000 }, () => '__typename').join(' ')} }`;
       const big = await gql(e.publicUrl, ADMIN, tokens);
       expect(big.errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_LIMIT_EXCEEDED', limit: 'tokens' });
+    });
+
+    it('serves automatic persisted queries, refuses CSRF-prone requests and exports metrics', async () => {
+      const query = '{ definitions(first: 1) { totalCount } }';
+      const sha256Hash = createHash('sha256').update(query).digest('hex');
+      const post = (body: unknown) =>
+        fetch(e.publicUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` }, body: JSON.stringify(body) });
+      const ext = { persistedQuery: { version: 1, sha256Hash } };
+      const miss = await post({ extensions: ext });
+      expect(miss.status).toBe(200);
+      expect(((await miss.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]?.extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+      const register = await post({ query, extensions: ext });
+      expect(((await register.json()) as { data: unknown }).data).toMatchObject({ definitions: { totalCount: expect.any(Number) } });
+      const hit = await fetch(`${e.publicUrl}?extensions=${encodeURIComponent(JSON.stringify(ext))}`, { headers: { authorization: `Bearer ${ADMIN}`, 'apollo-require-preflight': 'true' } });
+      expect(((await hit.json()) as { data: unknown }).data).toMatchObject({ definitions: { totalCount: expect.any(Number) } });
+      const mismatch = await post({ query: '{ sessions { totalCount } }', extensions: ext });
+      expect(mismatch.status).toBe(400);
+
+      const csrf = await fetch(e.publicUrl, { method: 'POST', headers: { 'content-type': 'text/plain', authorization: `Bearer ${ADMIN}` }, body: JSON.stringify({ query }) });
+      expect(csrf.status).toBe(400);
+      const simpleGet = await fetch(`${e.publicUrl}?query=${encodeURIComponent(query)}`, { headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'text/plain' } });
+      expect(simpleGet.status).toBeGreaterThanOrEqual(400);
+
+      const metrics = await (await fetch(`${system.gatewayUrl}/metrics`)).text();
+      expect(metrics).toMatch(/_seconds_bucket\{[^}]*operation/);
+      expect(metrics).toMatch(/subscriptions/);
     });
 
     it('costs a constant number of database round trips for a page of N sessions with definition, worker and score report', async () => {
