@@ -6,10 +6,11 @@ import { IDENTITY_HEADER, Scope, hasScope, type Identity, type IdentitySigner } 
 import { ErrorCode, LcmError } from '../core/errors.ts';
 import type { Logger } from '../core/logging.ts';
 import type { Storage } from '../core/persistence/document-store.ts';
+import { apiKeyAdminRoute } from './auth/admin-routes.ts';
 import { ApiKeyStore } from './auth/api-keys.ts';
 import { Authenticator, type OidcOptions } from './auth/authenticator.ts';
 import { DEFAULT_LIMITS, limitRules, type Limits } from './limits/limits.ts';
-import { createGateway, type ContextInput, type GatewayContext, type RunningGateway } from './server.ts';
+import { createGateway, type ContextInput, type GatewayContext, type GatewayOptions, type RunningGateway } from './server.ts';
 import { loadSupergraph } from './supergraph.ts';
 
 /**
@@ -33,6 +34,8 @@ export interface LcmGatewayOptions {
   introspection?: boolean;
   logger: Logger;
   registry?: Registry;
+  /** More HTTP routes (e.g. the dashboard). */
+  routes?: GatewayOptions['routes'];
 }
 
 export interface LcmGateway extends RunningGateway {
@@ -125,6 +128,7 @@ export async function startLcmGateway(options: LcmGatewayOptions): Promise<LcmGa
     logger: options.logger,
     ...(options.registry ? { registry: options.registry } : {}),
     maxBodyBytes: limits.maxBodyBytes,
+    routes: [apiKeyAdminRoute(authenticator, apiKeys), ...(options.routes ?? [])],
     endpoints: [
       { path: '/graphql', supergraph: publicSupergraph, context: contextFor(undefined), ...common },
       { path: '/internal/graphql', supergraph: internalSupergraph, context: contextFor(Scope.INTERNAL), ...common },

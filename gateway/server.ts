@@ -127,6 +127,14 @@ export async function createGateway(options: GatewayOptions): Promise<RunningGat
         });
       return;
     }
+    const route = options.routes?.find((r) => path === r.prefix || path.startsWith(`${r.prefix}/`));
+    if (route) {
+      route.handle(req, res, path).catch((error: unknown) => {
+        logger.error({ err: error, path }, 'route failed');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'internal server error' }));
+      });
+      return;
+    }
     handleOpsRequest(req, res, { registry, readiness: () => readiness.failing() })
       .then((handled) => {
         if (!handled) {

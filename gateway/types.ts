@@ -169,6 +169,11 @@ export interface GatewayOptions {
   operationCacheSize?: number;
   /** How long `/readyz` may reuse a subgraph probe result, ms (default 2000). */
   readinessCacheMs?: number;
+  /**
+   * Extra HTTP routes served next to the GraphQL endpoints (e.g. `/admin/api-keys`, a dashboard):
+   * a request whose path is `prefix` or below it goes to `handle`.
+   */
+  routes?: ReadonlyArray<{ prefix: string; handle(req: http.IncomingMessage, res: http.ServerResponse, path: string): Promise<void> }>;
   /** How long `close()` waits for in-flight requests before cutting connections, ms (default 5000). */
   shutdownGraceMs?: number;
 }

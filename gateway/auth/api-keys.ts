@@ -30,7 +30,7 @@ export const API_KEYS_COLLECTION = { name: 'api_keys', indexes: [{ fields: ['nam
 export class ApiKeyStore {
   private readonly store: DocumentStore<ApiKeyRecord>;
   /** Verified keys for a short while, so a busy client costs one lookup per interval, not per request. */
-  private readonly cache = new Map<string, { identity: Identity; until: number }>();
+  private readonly cache = new Map<string, { identity: Identity; keyId: string; until: number }>();
 
   constructor(storage: Storage, private readonly cacheMs = 10_000) {
     this.store = storage.collection<ApiKeyRecord>(API_KEYS_COLLECTION);
@@ -69,7 +69,8 @@ export class ApiKeyStore {
     if (current.revokedAt) return view(current);
     const next = { ...current, revokedAt: now, revision: current.revision + 1 };
     await this.store.replace(next, current.revision);
-    for (const [k, v] of this.cache) if (v.identity.subject === `key:${current.name}`) this.cache.delete(k);
+    // This process forgets the key at once; other gateway replicas within their cache interval.
+    for (const [k, v] of this.cache) if (v.keyId === id) this.cache.delete(k);
     return view(next);
   }
 
@@ -87,7 +88,7 @@ export class ApiKeyStore {
     if (!record || !timingSafeEqual(expected, actual) || record.revokedAt) throw unauthenticated('invalid or revoked API key');
     const identity: Identity = { subject: record.name, kind: 'api-key', scopes: record.scopes };
     if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(presented, { identity, until: now + this.cacheMs });
+    this.cache.set(presented, { identity, keyId: id, until: now + this.cacheMs });
     return identity;
   }
 }

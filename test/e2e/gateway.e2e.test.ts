@@ -114,6 +114,25 @@ for (const storage of ['memory', 'mongodb'] as const) {
       expect(await count()).toBe(before + 1);
     });
 
+    it('lets administrators issue, list and revoke scoped API keys over /admin/api-keys', async () => {
+      const admin = `${system.gatewayUrl}/admin/api-keys`;
+      const json = { 'content-type': 'application/json' };
+      const created = await fetch(admin, { method: 'POST', headers: { ...json, authorization: `Bearer ${ADMIN}` }, body: JSON.stringify({ name: 'report-tool', scopes: ['read'] }) });
+      expect(created.status).toBe(201);
+      const { key, apiKey } = (await created.json()) as { key: string; apiKey: { id: string; name: string; scopes: string[] } };
+      expect(apiKey).toMatchObject({ name: 'report-tool', scopes: ['read'] });
+      expect((await gql(e.publicUrl, key, '{ sessions { totalCount } }')).errors).toBeUndefined();
+      const list = (await (await fetch(admin, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { apiKeys: Array<{ id: string }> };
+      expect(list.apiKeys.map((k) => k.id)).toContain(apiKey.id);
+      expect(JSON.stringify(list)).not.toContain(key.split('.')[1]);
+      expect((await fetch(admin, { headers: { authorization: `Bearer ${key}` } })).status).toBe(403);
+      expect((await fetch(admin)).status).toBe(401);
+      const bad = await fetch(admin, { method: 'POST', headers: { ...json, authorization: `Bearer ${ADMIN}` }, body: JSON.stringify({ name: 'x', scopes: ['root'] }) });
+      expect(bad.status).toBe(400);
+      expect((await fetch(`${admin}/${apiKey.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN}` } })).status).toBe(200);
+      expect((await gql(e.publicUrl, key, '{ sessions { totalCount } }')).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    });
+
     it('rejects an invalid transition naming both statuses, writing nothing', async () => {
       const sessionId = await createSession(e, await createDefinition(e, 'strict'));
       const r = await gql(e.publicUrl, ADMIN, `mutation($id: ID!) { transitionSession(id: $id, to: RUNNING) { id } }`, { id: sessionId });
