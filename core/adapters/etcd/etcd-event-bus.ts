@@ -35,6 +35,7 @@ export class EtcdEventBus implements EventBus {
   private granting: Promise<Lease> | undefined;
   private readonly published = new Map<string, number>();
   private readonly trimming = new Set<string>();
+  private readonly trimAgain = new Set<string>();
   private closed = false;
   private sequence = 0;
   private readonly instance = randomBytes(4).toString('hex');
@@ -143,16 +144,30 @@ export class EtcdEventBus implements EventBus {
     return this.granting;
   }
 
-  /** Every tenth of the limit, trim the topic to `maxEventsPerTopic` (oldest first). */
+  /**
+   * Every tenth of the limit, trim the topic to `maxEventsPerTopic` (oldest first). A trim asked for
+   * while one runs is not dropped: it runs right after, so the topic never stays above the limit.
+   */
   private afterPublish(topic: string): void {
     if (this.maxEventsPerTopic <= 0) return;
     const count = (this.published.get(topic) ?? 0) + 1;
     this.published.set(topic, count);
-    if (count % Math.max(1, Math.floor(this.maxEventsPerTopic / 10)) !== 0 || this.trimming.has(topic)) return;
+    if (count % Math.max(1, Math.floor(this.maxEventsPerTopic / 10)) !== 0) return;
+    if (this.trimming.has(topic)) {
+      this.trimAgain.add(topic);
+      return;
+    }
     this.trimming.add(topic);
-    void this.trim(topic)
-      .catch((e: unknown) => this.logger?.warn({ topic, err: e }, 'trimming events failed'))
-      .finally(() => this.trimming.delete(topic));
+    const run = (): void => {
+      this.trimAgain.delete(topic);
+      void this.trim(topic)
+        .catch((e: unknown) => this.logger?.warn({ topic, err: e }, 'trimming events failed'))
+        .finally(() => {
+          if (this.trimAgain.has(topic) && !this.closed) run();
+          else this.trimming.delete(topic);
+        });
+    };
+    run();
   }
 
   private async trim(topic: string): Promise<void> {
