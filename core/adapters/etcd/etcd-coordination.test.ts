@@ -35,7 +35,9 @@ function etcdHarness(endpoint: () => string): () => Promise<CoordinationHarness>
   };
 }
 
-describe('EtcdCoordinationStore', () => {
+// Real etcd on a two-core machine that runs many suites at once can stall for seconds (fsync, CPU):
+// one retry keeps a stall from failing CI, while a broken behaviour still fails twice.
+describe('EtcdCoordinationStore', { retry: 1 }, () => {
   let etcd: TestService;
   beforeAll(async () => {
     etcd = await startEtcd();
