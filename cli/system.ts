@@ -32,6 +32,8 @@ export interface SystemOptions {
   mongoUri?: string;
   mongoDb?: string;
   etcdEndpoints?: string[];
+  /** Serve schema introspection (default: LCM_GATEWAY_INTROSPECTION !== 'false'). */
+  introspection?: boolean;
   /** Start the EC2/CML/LDS/grading simulators (default true). */
   simulators?: boolean;
   ec2BootMs?: number;
@@ -95,6 +97,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       signer: deps.signer,
       adminToken: options.adminToken,
       logger: logger.child({ component: 'gateway' }),
+      introspection: options.introspection ?? process.env.LCM_GATEWAY_INTROSPECTION !== 'false',
       subgraphUrls: Object.fromEntries(Object.entries(subgraphs).map(([n, s]) => [n, s.graphqlUrl])),
     });
     cleanups.push(() => gateway.close());

@@ -42,6 +42,7 @@ export async function run(options: RoleOptions): Promise<Stoppable> {
     ...(config.LCM_ADMIN_TOKEN ? { adminToken: config.LCM_ADMIN_TOKEN } : {}),
     ...(issuer && audience ? { oidc: { issuer, audience, ...(process.env.LCM_OIDC_JWKS_URL ? { jwksUrl: process.env.LCM_OIDC_JWKS_URL } : {}) } } : {}),
     ...(subgraphUrls ? { subgraphUrls } : {}),
+    introspection: process.env.LCM_GATEWAY_INTROSPECTION !== 'false',
     logger,
   });
   return {

@@ -231,3 +231,17 @@ for (const storage of ['memory', 'mongodb'] as const) {
     });
   });
 }
+
+describe('introspection switched off', () => {
+  it('refuses introspection but serves queries', async () => {
+    const system = await startSystem({ gatewayPort: 0, adminToken: ADMIN, simulators: false, introspection: false, logger: silentLogger });
+    try {
+      const url = `${system.gatewayUrl}/graphql`;
+      const intro = await gql(url, ADMIN, '{ __schema { queryType { name } } }');
+      expect(intro.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+      expect((await gql(url, ADMIN, '{ sessions { totalCount } }')).data).toEqual({ sessions: { totalCount: 0 } });
+    } finally {
+      await system.stop();
+    }
+  });
+});
