@@ -128,6 +128,7 @@ export async function startLcmGateway(options: LcmGatewayOptions): Promise<LcmGa
     logger: options.logger,
     ...(options.registry ? { registry: options.registry } : {}),
     maxBodyBytes: limits.maxBodyBytes,
+    maxBatchSize: limits.maxBatchSize,
     routes: [apiKeyAdminRoute(authenticator, apiKeys), ...(options.routes ?? [])],
     endpoints: [
       { path: '/graphql', supergraph: publicSupergraph, context: contextFor(undefined), ...common },

@@ -75,6 +75,7 @@ export async function createGateway(options: GatewayOptions): Promise<RunningGat
         logger,
         csrfPrevention: options.csrfPrevention ?? true,
         maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+        maxBatchSize: options.maxBatchSize ?? 1,
         deduplicateInflightQueries: options.deduplicateInflightQueries ?? true,
         nextRequestId,
       }),

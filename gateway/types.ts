@@ -163,6 +163,8 @@ export interface GatewayOptions {
   deduplicateInflightQueries?: boolean;
   /** Apollo Server's CSRF prevention (default true). */
   csrfPrevention?: boolean;
+  /** Most operations in one batched (JSON array) POST; 1 (default) refuses batches with 400. */
+  maxBatchSize?: number;
   /** Largest accepted request body in bytes (default 1 MiB). */
   maxBodyBytes?: number;
   /** Prepared operations cached per endpoint (default 1000). */

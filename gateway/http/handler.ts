@@ -36,6 +36,8 @@ export interface HttpHandlerOptions {
   nextRequestId: () => string;
   /** Automatic persisted queries (default on). */
   persistedQueries?: boolean;
+  /** Most operations in one batched (JSON array) POST; 1 (default) refuses batches. */
+  maxBatchSize?: number;
 }
 
 /**
@@ -58,12 +60,12 @@ export function createHttpHandler(endpoint: Endpoint, options: HttpHandlerOption
     }
     if (options.csrfPrevention) checkCsrf(req.headers);
     let rawBody: string | undefined;
-    let request: GraphQLHttpRequest;
+    let parsed: GraphQLHttpRequest | GraphQLHttpRequest[];
     if (req.method === 'POST') {
       rawBody = await readBody(req, options.maxBodyBytes);
-      request = parsePostBody(req.headers['content-type'], rawBody);
+      parsed = parsePostBody(req.headers['content-type'], rawBody, options.maxBatchSize ?? 1);
     } else {
-      request = parseGetParams(req.headers, search);
+      parsed = parseGetParams(req.headers, search);
     }
 
     let context: GatewayContext;
@@ -74,6 +76,31 @@ export function createHttpHandler(endpoint: Endpoint, options: HttpHandlerOption
     }
     holder.context = context;
 
+    if (Array.isArray(parsed)) {
+      // A batch: each operation on its own (never sharing answers), one JSON array back.
+      const answers = await Promise.all(parsed.map((one) => answerOne(req, one, undefined, contentType, holder, context, false)));
+      const parts = answers.map((a) => a.body.subarray(0, a.body.length - 1));
+      return {
+        status: 200,
+        body: Buffer.concat([Buffer.from('['), ...parts.flatMap((b, i) => (i === 0 ? [b] : [Buffer.from(','), b])), Buffer.from(']\n')]),
+        errors: answers.flatMap((a) => a.errors),
+        operationName: null,
+        operationType: undefined,
+      };
+    }
+    return answerOne(req, parsed, rawBody ?? search, contentType, holder, context, options.deduplicateInflightQueries);
+  }
+
+  /** One operation of a request (or of a batch): persisted query, preparation, checks, execution. */
+  async function answerOne(
+    req: http.IncomingMessage,
+    request: GraphQLHttpRequest,
+    sharingText: string | undefined,
+    contentType: string,
+    holder: { context?: GatewayContext; deduplicated: boolean },
+    context: GatewayContext,
+    share: boolean,
+  ): Promise<HttpAnswer> {
     if (request.extensions?.persistedQuery) {
       if (!persisted) {
         return errorAnswer(400, [gatewayError('PERSISTED_QUERY_NOT_SUPPORTED', 'PersistedQueryNotSupported')], null, undefined);
@@ -117,11 +144,10 @@ export function createHttpHandler(endpoint: Endpoint, options: HttpHandlerOption
     const variableErrors = endpoint.executor.checkVariables(operation, request.variables);
     if (variableErrors) return errorAnswer(400, variableErrors, operation.operationName, operation.kind);
 
-    if (operation.kind !== 'query' || !options.deduplicateInflightQueries) {
+    if (operation.kind !== 'query' || !share || sharingText === undefined) {
       return execute(operation, request, context);
     }
-    const key =
-      contentType + '\u0000' + (rawBody ?? search) + '\u0000' + sharingKeyOf(context);
+    const key = contentType + '\u0000' + sharingText + '\u0000' + sharingKeyOf(context);
     const running = inflight.get(key);
     if (running) {
       holder.deduplicated = true;

@@ -125,8 +125,15 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return !!value && typeof value === 'object' && !Array.isArray(value);
 }
 
-/** Parses a POST body (JSON) into a GraphQL request. */
-export function parsePostBody(contentType: string | undefined, body: string): GraphQLHttpRequest {
+/**
+ * Parses a POST body (JSON) into a GraphQL request, or into a batch (a JSON array of requests) when
+ * `maxBatchSize` > 1 allows it.
+ */
+export function parsePostBody(
+  contentType: string | undefined,
+  body: string,
+  maxBatchSize = 1,
+): GraphQLHttpRequest | GraphQLHttpRequest[] {
   const essence = contentType ? mediaEssence(contentType) : undefined;
   let parsed: unknown;
   if (essence === 'application/json' || essence === 'application/graphql-response+json') {
@@ -136,7 +143,18 @@ export function parsePostBody(contentType: string | undefined, body: string): Gr
       throw new HttpRequestError(400, 'The request body is not valid JSON.');
     }
   }
-  if (Array.isArray(parsed)) throw new HttpRequestError(400, 'Operation batching disabled.');
+  if (Array.isArray(parsed)) {
+    if (maxBatchSize <= 1) throw new HttpRequestError(400, 'Operation batching disabled.');
+    if (parsed.length === 0) throw new HttpRequestError(400, 'A batch must contain at least one operation.');
+    if (parsed.length > maxBatchSize) {
+      throw new HttpRequestError(400, `A batch may contain at most ${maxBatchSize} operations; this one has ${parsed.length}.`);
+    }
+    return parsed.map(parseRequestObject);
+  }
+  return parseRequestObject(parsed);
+}
+
+function parseRequestObject(parsed: unknown): GraphQLHttpRequest {
   if (!isRecord(parsed) || Object.keys(parsed).length === 0) {
     throw new HttpRequestError(400, 'POST body missing, invalid Content-Type, or JSON object has no keys.');
   }

@@ -197,6 +197,21 @@ for (const storage of ['memory', 'mongodb'] as const) {
       expect(metrics).toMatch(/subscriptions/);
     });
 
+    it('answers batched operations up to the batch limit, and refuses larger batches', async () => {
+      const post = (body: unknown) =>
+        fetch(e.publicUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` }, body: JSON.stringify(body) });
+      const ok = await post([{ query: '{ a: sessions { totalCount } }' }, { query: '{ nope }' }, { query: '{ b: workers { totalCount } }' }]);
+      expect(ok.status).toBe(200);
+      const results = (await ok.json()) as Array<{ data?: Record<string, unknown>; errors?: Array<{ extensions: { code: string } }> }>;
+      expect(results).toHaveLength(3);
+      expect(results[0]?.data).toMatchObject({ a: { totalCount: expect.any(Number) } });
+      expect(results[1]?.errors?.[0]?.extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+      expect(results[2]?.data).toMatchObject({ b: { totalCount: expect.any(Number) } });
+      const tooMany = await post(Array.from({ length: 11 }, () => ({ query: '{ sessions { totalCount } }' })));
+      expect(tooMany.status).toBe(400);
+      expect(((await tooMany.json()) as { errors: Array<{ message: string }> }).errors[0]?.message).toMatch(/at most 10 operations/);
+    });
+
     it('costs a constant number of database round trips for a page of N sessions with definition, worker and score report', async () => {
       const definitionId = await createDefinition(e, 'n-plus-one');
       const workerIds = [await runningWorker(e, 'cml-np1-a'), await runningWorker(e, 'cml-np1-b'), await runningWorker(e, 'cml-np1-c')];
