@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError } from '../core/config.ts';
 
@@ -39,7 +40,12 @@ function oneOf<T extends string>(names: readonly T[], what: string) {
 }
 
 async function runRole(modulePath: string, options: RoleOptions): Promise<void> {
-  const mod = (await import(new URL(modulePath, import.meta.url).href)) as RoleModule;
+  const url = new URL(modulePath, import.meta.url);
+  if (!existsSync(url)) {
+    console.error(`this role is not part of this version of LCM yet (${modulePath.replace(/^\.\.\//, '')} is missing)`);
+    process.exit(2);
+  }
+  const mod = (await import(url.href)) as RoleModule;
   const role = await mod.run(options);
   for (const line of role.banner ?? []) console.log(line);
   let stopping = false;
