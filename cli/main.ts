@@ -1,23 +1,13 @@
 import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError } from '../core/config.ts';
+import type { RoleOptions, Stoppable } from '../core/role.ts';
 
 /**
  * The `lcm` command: one codebase, many roles (DESIGN.md §2). Each role module exports
  * `run(options): Promise<Stoppable>`; this file only parses arguments, starts the role, and stops it
  * cleanly on SIGINT/SIGTERM.
  */
-export interface Stoppable {
-  /** What the role prints once started (addresses, tokens). */
-  banner?: string[];
-  stop(): Promise<void>;
-}
-
-export interface RoleOptions {
-  port?: number;
-  [key: string]: unknown;
-}
-
 type RoleModule = { run(options: RoleOptions): Promise<Stoppable> };
 
 const SUBGRAPHS = ['definitions', 'workers', 'sessions', 'score-reports'] as const;

@@ -10,6 +10,7 @@ import type { Storage } from '../core/persistence/document-store.ts';
 import { MemoryStorage } from '../core/persistence/memory-document-store.ts';
 import { MongoStorage } from '../core/persistence/mongo-document-store.ts';
 import type { EventBus } from '../core/ports/event-bus.ts';
+import type { CoordinationStore } from '../core/ports/coordination.ts';
 import type { SubgraphServer } from '../core/graphql/subgraph-server.ts';
 import type { SubgraphDeps } from '../core/subgraph/deps.ts';
 import { startLcmGateway, type LcmGateway } from '../gateway/lcm-gateway.ts';
@@ -19,6 +20,19 @@ import { startScoreReportsSubgraph } from '../subgraphs/score-reports/server.ts'
 import { startSessionsSubgraph } from '../subgraphs/sessions/server.ts';
 import { startWorkersSubgraph } from '../subgraphs/workers/server.ts';
 import { startCmlSimulatorsOnEc2, type SimulatorFleet } from './simulators.ts';
+import { Scope } from '../core/auth/identity.ts';
+import { env, type Env } from '../core/config.ts';
+import { GraphQLClient } from '../core/graphql/client.ts';
+import { createMetricsRegistry } from '../core/ops/ops-server.ts';
+import { startController, type ControllerDeps, type ControllerFactory, type ControllerName, type RunningController } from '../controllers/kit/role.ts';
+
+const CONTROLLER_NAMES: readonly ControllerName[] = ['worker-controller', 'resource-scheduler', 'lablet-controller'];
+
+/** TEMPORARY during development: the controller modules land one by one. */
+async function loadControllerFactory(name: ControllerName): Promise<ControllerFactory> {
+  const mod = (await import(`../controllers/${name}/index.ts`)) as { factory: ControllerFactory };
+  return mod.factory;
+}
 
 /**
  * The whole system in one process (`lcm up`, `npm start`, and the end-to-end tests): the four
@@ -38,6 +52,10 @@ export interface SystemOptions {
   simulators?: boolean;
   ec2BootMs?: number;
   cmlBootMs?: number;
+  /** Start the three controllers (default true). */
+  controllers?: boolean;
+  /** Configuration the controllers read (default: the process environment, parsed). */
+  config?: Env;
   logger: Logger;
 }
 
@@ -47,6 +65,9 @@ export interface RunningSystem {
   subgraphs: Record<SubgraphName, SubgraphServer>;
   deps: SubgraphDeps;
   simulators: SimulatorFleet | undefined;
+  controllers: RunningController[];
+  /** The coordination store every role of this process shares. */
+  coordination: CoordinationStore;
   stop(): Promise<void>;
 }
 
@@ -110,7 +131,42 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       });
       cleanups.push(() => (simulators as SimulatorFleet).close());
     }
-    return { gatewayUrl: gateway.url, gateway, subgraphs, deps, simulators, stop };
+    const controllers: RunningController[] = [];
+    if (options.controllers ?? true) {
+      const config = options.config ?? env();
+      for (const name of CONTROLLER_NAMES) {
+        const factory = await loadControllerFactory(name);
+        const { key } = await gateway.apiKeys.create(name, [Scope.INTERNAL]);
+        const client = new GraphQLClient({ url: `${gateway.url}/internal/graphql`, token: key });
+        cleanups.push(() => client.close());
+        const controllerDeps: ControllerDeps = {
+          client,
+          store: coordination,
+          registry: createMetricsRegistry(false, { role: name }),
+          logger: logger.child({ component: name }),
+          config,
+          clock: () => new Date(),
+          overrides: simulators
+            ? {
+                ec2Endpoint: simulators.ec2.url,
+                ec2Credentials: { accessKeyId: 'lcm-up', secretAccessKey: 'lcm-up' },
+                ldsUrl: simulators.lds.url,
+                gradingUrl: simulators.grading.url,
+                cmlScheme: 'http',
+                cmlPort: simulators.cmlPort,
+              }
+            : {},
+        };
+        const running = await startController(name, factory, controllerDeps, { port: 0, host: '127.0.0.1' });
+        controllers.push(running);
+        cleanups.push(() => running.stop());
+        if (name === 'lablet-controller' && simulators) {
+          simulators.lds.configure({ sinkUrl: `${running.url}/events` });
+          simulators.grading.configure({ sinkUrl: `${running.url}/events` });
+        }
+      }
+    }
+    return { gatewayUrl: gateway.url, gateway, subgraphs, deps, simulators, controllers, coordination, stop };
   } catch (e) {
     await stop();
     throw e;

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { env } from '../core/config.ts';
 import { createLogger } from '../core/logging.ts';
-import type { RoleOptions, Stoppable } from './main.ts';
+import type { RoleOptions, Stoppable } from '../core/role.ts';
 import { resolveAdminToken, startSystem } from './system.ts';
 
 /** `lcm up`: everything in one process on the embedded stores (what `npm start` runs). */

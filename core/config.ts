@@ -25,6 +25,39 @@ export const EnvSchema = z.object({
   LCM_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Secret that signs the identity header the gateway forwards to subgraphs. */
   LCM_INTERNAL_SECRET: z.string().min(16).optional(),
+
+  // --- Controllers (`lcm controller …`; `lcm up` sets these itself) -----------------------------------
+  /** The gateway the controllers (and the operator CLI) talk to; default http://127.0.0.1:<LCM_GATEWAY_PORT>. */
+  LCM_URL: z.string().url().optional(),
+  /** Bearer token; the controllers need the `internal` scope. Default: LCM_ADMIN_TOKEN, then `.lcm/admin-token`. */
+  LCM_TOKEN: z.string().min(1).optional(),
+  /** Every controller re-lists this often, so a missed watch event only delays work. */
+  LCM_CONTROLLER_RESYNC_SECONDS: z.coerce.number().min(1).default(30),
+  /** resource-scheduler: capacity requests of this window are batched into one scale-up decision. */
+  LCM_SCALE_UP_BATCH_MS: ms.default(250),
+  /** worker-controller: a RUNNING worker without sessions for this long is drained and scaled down. */
+  LCM_SCALE_DOWN_IDLE_SECONDS: z.coerce.number().min(0).default(300),
+  /** worker-controller: at most one scale-down per this many seconds. */
+  LCM_SCALE_DOWN_COOLDOWN_SECONDS: z.coerce.number().min(0).default(60),
+  /** worker-controller: what an idle worker becomes: `terminate` (default) or `stop` (kept for a fast restart). */
+  LCM_SCALE_DOWN_ACTION: z.enum(['terminate', 'stop']).default('terminate'),
+  /** worker-controller: a worker not RUNNING this long after its request is failed. */
+  LCM_WORKER_PROVISION_TIMEOUT_SECONDS: z.coerce.number().min(1).default(900),
+  /** CML API on every worker: `<scheme>://<worker address>:<port>`, and its credentials. */
+  LCM_CML_SCHEME: z.enum(['http', 'https']).default('https'),
+  LCM_CML_PORT: port.default(443),
+  LCM_CML_USERNAME: z.string().min(1).default('admin'),
+  LCM_CML_PASSWORD: z.string().min(1).default('admin'),
+  /** Smart-licensing token the worker-controller registers on new workers (none: licensing is left as it is). */
+  LCM_CML_LICENSE_TOKEN: z.string().min(1).optional(),
+  /** lablet-controller: the lab delivery system (LDS) and the grading engine. */
+  LCM_LDS_URL: z.string().url().optional(),
+  LCM_GRADING_URL: z.string().url().optional(),
+  /** lablet-controller: how long a lab may take to boot, and a grading to finish, before the session is ended. */
+  LCM_LAB_BOOT_TIMEOUT_SECONDS: z.coerce.number().min(1).default(600),
+  LCM_GRADING_TIMEOUT_SECONDS: z.coerce.number().min(1).default(1800),
+  /** Port of the CML simulator on every simulated EC2 instance (`lcm up`). */
+  LCM_SIM_CML_PORT: port.default(8443),
 });
 export type Env = z.infer<typeof EnvSchema>;
 

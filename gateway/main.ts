@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { RoleOptions, Stoppable } from '../cli/main.ts';
+import type { RoleOptions, Stoppable } from '../core/role.ts';
 import { IdentitySigner } from '../core/auth/identity.ts';
 import { resolveInternalSecret } from '../core/auth/internal-secret.ts';
 import { env } from '../core/config.ts';

@@ -1,4 +1,4 @@
-import type { RoleOptions, Stoppable } from '../../cli/main.ts';
+import type { RoleOptions, Stoppable } from '../role.ts';
 import type { SubgraphServer } from '../graphql/subgraph-server.ts';
 import { createLogger } from '../logging.ts';
 import { DEFAULT_SUBGRAPH_PORTS, type SubgraphName } from '../../schema/subgraphs.ts';

@@ -2,7 +2,7 @@
  * `lcm sim cml [--port N] [--host H] [--username U --password P]`: one simulated CML controller alone.
  * The lab boot time comes from LCM_SIM_CML_BOOT_MS (default 2000 ms).
  */
-import type { RoleOptions, Stoppable } from '../../cli/main.ts';
+import type { RoleOptions, Stoppable } from '../../core/role.ts';
 import { env } from '../../core/config.ts';
 import { createLogger } from '../../core/logging.ts';
 import { startCmlSimulator } from './index.ts';

@@ -1,4 +1,4 @@
-import type { RoleOptions, Stoppable } from '../../cli/main.ts';
+import type { RoleOptions, Stoppable } from '../../core/role.ts';
 import { createLogger } from '../../core/logging.ts';
 import { createMetricsRegistry } from '../../core/ops/ops-server.ts';
 import { simulatorRoleOptions } from '../shared/role-options.ts';

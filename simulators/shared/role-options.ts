@@ -1,4 +1,4 @@
-import type { RoleOptions } from '../../cli/main.ts';
+import type { RoleOptions } from '../../core/role.ts';
 
 /**
  * The options `lcm sim <name>` passes to a simulator's `run()` (see `cli/main.ts`): `--port`,

@@ -1,4 +1,4 @@
-import type { RoleOptions, Stoppable } from '../../cli/main.ts';
+import type { RoleOptions, Stoppable } from '../../core/role.ts';
 import { runSubgraph } from '../../core/subgraph/run.ts';
 import { startScoreReportsSubgraph } from './server.ts';
 
