@@ -23,6 +23,7 @@ export const resolvers: Resolvers = {
     createSession: (_, { input }, ctx) => ctx.service.create(ctx.identity, input),
     transitionSession: (_, { id, to, reason, expectedRevision }, ctx) =>
       ctx.service.transition(ctx.identity, id, to, reason, expectedRevision),
+    advanceSession: (_, { id, to, reason, expectedRevision }, ctx) => ctx.service.advance(ctx.identity, id, to, reason, expectedRevision),
     terminateSession: (_, { id, reason }, ctx) => ctx.service.terminate(ctx.identity, id, reason),
     scheduleSession: (_, { input }, ctx) => ctx.service.schedule(ctx.identity, input),
     recordSessionLab: (_, { id, cmlLabId }, ctx) => ctx.service.recordLab(ctx.identity, id, cmlLabId),

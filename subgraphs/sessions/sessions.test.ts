@@ -45,6 +45,8 @@ const CREATE = `mutation($input: CreateSessionInput!) { createSession(input: $in
 const GET = `query($id: ID!) { session(id: $id) { ${SESSION} } }`;
 const TRANSITION = `mutation($id: ID!, $to: LabletSessionStatus!, $reason: String, $rev: Int) {
   transitionSession(id: $id, to: $to, reason: $reason, expectedRevision: $rev) { ${SESSION} } }`;
+const ADVANCE = `mutation($id: ID!, $to: LabletSessionStatus!, $reason: String, $rev: Int) {
+  advanceSession(id: $id, to: $to, reason: $reason, expectedRevision: $rev) { ${SESSION} } }`;
 const TERMINATE = `mutation($id: ID!, $reason: String) { terminateSession(id: $id, reason: $reason) { ${SESSION} } }`;
 const SCHEDULE = `mutation($input: ScheduleSessionInput!) { scheduleSession(input: $input) { ${SESSION} } }`;
 const RECORD_LAB = `mutation($id: ID!, $lab: String) { recordSessionLab(id: $id, cmlLabId: $lab) { ${SESSION} } }`;
@@ -182,6 +184,7 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
     const get = async (id: string) => ok('session', GET, { id });
     const transition = (id: string, to: string, options?: CallOptions, reason?: string) =>
       ok('transitionSession', TRANSITION, { id, to, reason }, options);
+    const advance = (id: string, to: string, reason?: string) => ok('advanceSession', ADVANCE, { id, to, reason }, CONTROLLER);
     const schedule = (id: string, workerId: string, allocatedPorts: Array<{ name: string; port: number }> = []) =>
       ok('scheduleSession', SCHEDULE, { input: { id, workerId, allocatedPorts } }, SCHEDULER);
     const count = async () => ((await h.call<{ sessions: { totalCount: number } }>(`{ sessions(first: 0) { totalCount } }`)).data?.sessions.totalCount ?? -1);
@@ -255,7 +258,7 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
       ];
       const s1 = await schedule(s0.id, 'wrk_a', ports);
       expect(s1).toMatchObject({ status: 'SCHEDULED', worker: { id: 'wrk_a' }, allocatedPorts: ports, revision: 2 });
-      await transition(s0.id, 'INSTANTIATING', CONTROLLER, 'boot window reached');
+      await advance(s0.id, 'INSTANTIATING', 'boot window reached');
       await ok('recordSessionLab', RECORD_LAB, { id: s0.id, lab: 'lab-42' }, CONTROLLER);
       await ok('recordPipelineProgress', PROGRESS, { id: s0.id, p: 'instantiate', progress: { step: 'lab_start', attempt: 1 } }, CONTROLLER);
       const withUser = await ok(
@@ -265,7 +268,7 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
         CONTROLLER,
       );
       expect(withUser.userSession).toMatchObject({ status: 'PROVISIONED', loginUrl: 'https://lds.example/s/1', externalId: 'lds-1' });
-      await transition(s0.id, 'READY', CONTROLLER, 'lab booted');
+      await advance(s0.id, 'READY', 'lab booted');
       const running = await transition(s0.id, 'RUNNING', STUDENT_APP, 'student started');
       expect(running.startedAt).not.toBeNull();
       const again = await ok('upsertUserSession', USER_SESSION, { id: s0.id, input: { status: 'active' } }, CONTROLLER);
@@ -273,9 +276,9 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
       await transition(s0.id, 'COLLECTING', STUDENT_APP, 'student finished');
       const graded = await ok('upsertGradingSession', GRADING_SESSION, { id: s0.id, input: { status: 'GRADING', externalId: 'ge-7' } }, CONTROLLER);
       expect(graded.gradingSession).toMatchObject({ status: 'GRADING', externalId: 'ge-7', faultReason: null });
-      await transition(s0.id, 'GRADING', CONTROLLER);
-      await transition(s0.id, 'STOPPING', CONTROLLER);
-      const archived = await transition(s0.id, 'ARCHIVED', CONTROLLER, 'torn down');
+      await advance(s0.id, 'GRADING');
+      await advance(s0.id, 'STOPPING');
+      const archived = await advance(s0.id, 'ARCHIVED', 'torn down');
 
       expect(archived).toMatchObject({ status: 'ARCHIVED', cmlLabId: 'lab-42', pipelineProgress: { instantiate: { step: 'lab_start', attempt: 1 } } });
       expect(archived.statusHistory.map((t) => [t.from, t.to, t.actor])).toEqual([
@@ -332,14 +335,40 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
       expect(onlyError(await h.call(TRANSITION, { id: 'ses_missing', to: 'RUNNING' })).code).toBe('NOT_FOUND');
     });
 
+    it('keeps the controllers\' moves out of the public transitionSession, writing nothing', async () => {
+      const def = await definition();
+      const s = await create({ definitionId: def.id, owner: 'mallory' });
+      // PENDING → SCHEDULED is in the table, but only the scheduler places a session (with a worker).
+      const e = onlyError(await h.call(TRANSITION, { id: s.id, to: 'SCHEDULED' }, CONTROLLER));
+      expect(e).toMatchObject({ code: 'INVALID_TRANSITION', extensions: { from: 'PENDING', to: 'SCHEDULED' } });
+      expect(e.message).toMatch(/controllers make that move/);
+      expect(await get(s.id)).toEqual(s);
+      await schedule(s.id, 'wrk_g');
+      for (const to of ['INSTANTIATING']) {
+        expect(onlyError(await h.call(TRANSITION, { id: s.id, to }, STUDENT_APP)).code).toBe('INVALID_TRANSITION');
+      }
+      await advance(s.id, 'INSTANTIATING');
+      expect(onlyError(await h.call(TRANSITION, { id: s.id, to: 'READY' }, STUDENT_APP)).code).toBe('INVALID_TRANSITION');
+      await advance(s.id, 'READY');
+      await transition(s.id, 'RUNNING', STUDENT_APP);
+      await transition(s.id, 'COLLECTING', STUDENT_APP);
+      expect(onlyError(await h.call(TRANSITION, { id: s.id, to: 'GRADING' }, STUDENT_APP)).code).toBe('INVALID_TRANSITION');
+      expect((await transition(s.id, 'STOPPING', STUDENT_APP)).status).toBe('STOPPING');
+      expect(onlyError(await h.call(TRANSITION, { id: s.id, to: 'ARCHIVED' }, STUDENT_APP)).code).toBe('INVALID_TRANSITION');
+      // The controllers' mutation needs the internal scope.
+      expect(onlyError(await h.call(ADVANCE, { id: s.id, to: 'ARCHIVED' }, STUDENT_APP)).code).toBe('FORBIDDEN');
+      expect((await get(s.id)).status).toBe('STOPPING');
+      expect((await transition(s.id, 'TERMINATED', STUDENT_APP, 'operator')).status).toBe('TERMINATED');
+    });
+
     it('refuses a stale expectedRevision with CONFLICT, writing nothing', async () => {
       const def = await definition();
       const s = await create({ definitionId: def.id, owner: 'erin' });
       await schedule(s.id, 'wrk_b');
-      const e = onlyError(await h.call(TRANSITION, { id: s.id, to: 'INSTANTIATING', rev: 1 }, CONTROLLER));
+      const e = onlyError(await h.call(ADVANCE, { id: s.id, to: 'INSTANTIATING', rev: 1 }, CONTROLLER));
       expect(e).toMatchObject({ code: 'CONFLICT', extensions: { revision: 2, expectedRevision: 1 } });
       expect((await get(s.id)).revision).toBe(2);
-      expect((await ok('transitionSession', TRANSITION, { id: s.id, to: 'INSTANTIATING', rev: 2 }, CONTROLLER)).revision).toBe(3);
+      expect((await ok('advanceSession', ADVANCE, { id: s.id, to: 'INSTANTIATING', rev: 2 }, CONTROLLER)).revision).toBe(3);
     });
 
     it.each([
@@ -349,20 +378,20 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
       const def = await definition();
       const s = await create({ definitionId: def.id, owner: 'frank' });
       await schedule(s.id, 'wrk_c');
-      await transition(s.id, 'INSTANTIATING', CONTROLLER);
-      const ready = await transition(s.id, 'READY', CONTROLLER);
+      await advance(s.id, 'INSTANTIATING');
+      const ready = await advance(s.id, 'READY');
       const rev = withRevision ? ready.revision : undefined;
       gate.arm(2); // both commands read revision `ready.revision` before either writes
       const results = await Promise.all([
         h.call<{ transitionSession: SessionView }>(TRANSITION, { id: s.id, to: a, rev }, STUDENT_APP),
-        h.call<{ transitionSession: SessionView }>(TRANSITION, { id: s.id, to: b, rev }, CONTROLLER),
+        h.call<{ advanceSession: SessionView }>(ADVANCE, { id: s.id, to: b, rev }, CONTROLLER),
       ]);
       const winners = results.filter((r) => !r.errors);
       const losers = results.filter((r) => r.errors);
       expect(winners).toHaveLength(1);
       expect(losers).toHaveLength(1);
       expect(onlyError(losers[0] as (typeof results)[number]).code).toBe('CONFLICT');
-      const won = winners[0]?.data?.transitionSession as SessionView;
+      const won = (winners[0]?.data?.transitionSession ?? (winners[0]?.data as { advanceSession?: SessionView } | undefined)?.advanceSession) as SessionView;
       const stored = await get(s.id);
       expect(stored).toEqual(won);
       expect(stored.revision).toBe(ready.revision + 1);

@@ -190,6 +190,8 @@ export type LabletSessionStatus =
 
 export type Mutation = {
   __typename?: 'Mutation';
+  /** Move a session along the transition table as its controller does: SCHEDULED → INSTANTIATING → READY, COLLECTING → GRADING → STOPPING → ARCHIVED, → EXPIRED… (internal). */
+  advanceSession: LabletSession;
   /** Request a session. Requires `sessions:write`. */
   createSession: LabletSession;
   /** Save a pipeline's progress (merged into pipelineProgress[pipeline]) (internal). */
@@ -200,12 +202,25 @@ export type Mutation = {
   scheduleSession: LabletSession;
   /** End a session now, from any status but TERMINATED. Requires `sessions:write`. */
   terminateSession: LabletSession;
-  /** Move a session to another status (manual actions, e.g. RUNNING when the student starts). Requires `sessions:write`. */
+  /**
+   * Move a session the way a person does (requires `sessions:write`): the student starts (READY → RUNNING)
+   * and finishes (RUNNING → COLLECTING); an operator stops it early (RUNNING, COLLECTING, GRADING or EXPIRED
+   * → STOPPING) or ends it (→ TERMINATED). Every other move is made by the controllers; asking for one is
+   * INVALID_TRANSITION, as is a move the transition table does not allow.
+   */
   transitionSession: LabletSession;
   /** Create or update the session's grading session (internal). */
   upsertGradingSession: LabletSession;
   /** Create or update the session's user session (internal). */
   upsertUserSession: LabletSession;
+};
+
+
+export type MutationAdvanceSessionArgs = {
+  expectedRevision?: InputMaybe<Scalars['Int']['input']>;
+  id: Scalars['ID']['input'];
+  reason?: InputMaybe<Scalars['String']['input']>;
+  to: LabletSessionStatus;
 };
 
 
@@ -634,6 +649,7 @@ export type LabletSessionEdgeResolvers<ContextType = Context, ParentType extends
 };
 
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  advanceSession?: Resolver<ResolversTypes['LabletSession'], ParentType, ContextType, RequireFields<MutationAdvanceSessionArgs, 'id' | 'to'>>;
   createSession?: Resolver<ResolversTypes['LabletSession'], ParentType, ContextType, RequireFields<MutationCreateSessionArgs, 'input'>>;
   recordPipelineProgress?: Resolver<ResolversTypes['LabletSession'], ParentType, ContextType, RequireFields<MutationRecordPipelineProgressArgs, 'id' | 'pipeline' | 'progress'>>;
   recordSessionLab?: Resolver<ResolversTypes['LabletSession'], ParentType, ContextType, RequireFields<MutationRecordSessionLabArgs, 'id'>>;

@@ -11,6 +11,7 @@ import type { PortMapping, Session } from '../domain/model.ts';
 import { reviveSession } from '../domain/revive-session.ts';
 import {
   createSession,
+  manualTransition,
   recordPipelineProgress,
   recordSessionLab,
   scheduleSession,
@@ -83,6 +84,7 @@ export class SessionService {
     return session;
   }
 
+  /** The public move: only what a student or operator does (see `MANUAL_TRANSITIONS`). */
   transition(
     identity: Identity | undefined,
     id: string,
@@ -90,7 +92,18 @@ export class SessionService {
     reason: string | null | undefined,
     expectedRevision?: number | null,
   ): Promise<Session> {
-    return this.change(identity, SESSION_WRITERS, id, expectedRevision, (s, ctx) => transitionSession(s, to, reason, ctx));
+    return this.change(identity, SESSION_WRITERS, id, expectedRevision, (s, ctx) => manualTransition(s, to, reason, ctx));
+  }
+
+  /** A controller's move: any move of the transition table (internal scope). */
+  advance(
+    identity: Identity | undefined,
+    id: string,
+    to: LabletSessionStatus,
+    reason: string | null | undefined,
+    expectedRevision?: number | null,
+  ): Promise<Session> {
+    return this.change(identity, [Scope.INTERNAL], id, expectedRevision, (s, ctx) => transitionSession(s, to, reason, ctx));
   }
 
   terminate(identity: Identity | undefined, id: string, reason: string | null | undefined): Promise<Session> {

@@ -8,6 +8,8 @@ import { reviveSession } from './revive-session.ts';
 import {
   createSession,
   durationSeconds,
+  isManualTransition,
+  manualTransition,
   recordPipelineProgress,
   scheduleSession,
   SESSION_END_STATUSES,
@@ -195,3 +197,37 @@ describe('LabletSession aggregate', () => {
     expect(reviveSession(s)).toEqual(s);
   });
 });
+
+describe('manual transitions (the public transitionSession)', () => {
+  // Decision table: every move a person may make; all other moves of the table are the controllers'.
+  const manual: Array<[LabletSessionStatus, LabletSessionStatus]> = [
+    [S.READY, S.RUNNING],
+    [S.RUNNING, S.COLLECTING],
+    [S.RUNNING, S.STOPPING],
+    [S.COLLECTING, S.STOPPING],
+    [S.GRADING, S.STOPPING],
+    [S.EXPIRED, S.STOPPING],
+    ...Object.values(S)
+      .filter((from) => from !== S.TERMINATED)
+      .map((from): [LabletSessionStatus, LabletSessionStatus] => [from, S.TERMINATED]),
+  ];
+  const key = (a: string, b: string) => `${a}->${b}`;
+  const allowed = new Set(manual.map(([a, b]) => key(a, b)));
+
+  it('allows exactly the manual moves of the table', () => {
+    for (const from of Object.values(S)) {
+      for (const to of Object.values(S)) {
+        expect(isManualTransition(from, to), key(from, to)).toBe(allowed.has(key(from, to)));
+        if (allowed.has(key(from, to))) expect(sessionStateMachine.canTransition(from, to)).toBe(true);
+      }
+    }
+  });
+
+  it('refuses a controller move with INVALID_TRANSITION naming both statuses and the manual ones', () => {
+    const e = thrown(() => manualTransition(newSession(), S.SCHEDULED, null, at(1)));
+    expect(e.code).toBe(ErrorCode.INVALID_TRANSITION);
+    expect(e.details).toMatchObject({ from: S.PENDING, to: S.SCHEDULED, manual: [S.TERMINATED] });
+    expect(e.message).toMatch(/PENDING to SCHEDULED/);
+  });
+});
+

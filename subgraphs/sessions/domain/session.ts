@@ -6,7 +6,7 @@ import {
   values,
 } from '../../../core/domain/enums.ts';
 import { sessionStateMachine } from '../../../core/domain/session-state-machine.ts';
-import { badInput, conflict, invalidTransition, notFound } from '../../../core/errors.ts';
+import { badInput, conflict, ErrorCode, invalidTransition, LcmError, notFound } from '../../../core/errors.ts';
 import type { DefinitionReadModel } from '../../../core/read-models/definition.ts';
 import type {
   GradingSession,
@@ -148,6 +148,38 @@ export function transitionSession(
     },
     now,
   );
+}
+
+/**
+ * The moves a person makes through the public `transitionSession` (CONTRACT.md): the student starts
+ * (READY → RUNNING) and finishes (RUNNING → COLLECTING), an operator stops a session early (→ STOPPING)
+ * or ends it (→ TERMINATED, also `terminateSession`). Every other move of the table is the controllers'
+ * (`advanceSession`, internal): placing, booting, grading and archiving are not the public's to claim.
+ */
+export const MANUAL_TRANSITIONS: ReadonlyMap<LabletSessionStatus, ReadonlySet<LabletSessionStatus>> = new Map<LabletSessionStatus, ReadonlySet<LabletSessionStatus>>([
+  [LabletSessionStatus.READY, new Set([LabletSessionStatus.RUNNING])],
+  [LabletSessionStatus.RUNNING, new Set([LabletSessionStatus.COLLECTING, LabletSessionStatus.STOPPING])],
+  [LabletSessionStatus.COLLECTING, new Set([LabletSessionStatus.STOPPING])],
+  [LabletSessionStatus.GRADING, new Set([LabletSessionStatus.STOPPING])],
+  [LabletSessionStatus.EXPIRED, new Set([LabletSessionStatus.STOPPING])],
+]);
+
+/** Whether a person may make this move through the public API (TERMINATED: from any non-final status). */
+export const isManualTransition = (from: LabletSessionStatus, to: LabletSessionStatus): boolean =>
+  sessionStateMachine.canTransition(from, to) && (to === LabletSessionStatus.TERMINATED || (MANUAL_TRANSITIONS.get(from)?.has(to) ?? false));
+
+/** A move made through the public API: only the manual moves; the rest belong to the controllers. */
+export function manualTransition(session: Session, to: LabletSessionStatus, reason: string | null | undefined, ctx: ChangeContext): Session {
+  const from = session.status;
+  if (sessionStateMachine.canTransition(from, to) && !isManualTransition(from, to)) {
+    const manual = [...(MANUAL_TRANSITIONS.get(from) ?? []), LabletSessionStatus.TERMINATED];
+    throw new LcmError(
+      ErrorCode.INVALID_TRANSITION,
+      `LabletSession cannot be moved from ${from} to ${to} through transitionSession: the controllers make that move; from ${from} a person may move it to ${manual.join(' or ')}`,
+      { from, to, manual },
+    );
+  }
+  return transitionSession(session, to, reason, ctx);
 }
 
 /** End a session now, from any status but TERMINATED. */
