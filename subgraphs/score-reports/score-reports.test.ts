@@ -1,7 +1,9 @@
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { MemoryCoordinationStore } from '../../core/adapters/memory/memory-coordination.ts';
 import { MemoryEventBus } from '../../core/adapters/memory/memory-event-bus.ts';
+import { CoordinationKeys } from '../../core/ports/coordination.ts';
 import { Scope } from '../../core/auth/identity.ts';
 import { EventTopic, type CloudEvent } from '../../core/events/cloudevent.ts';
 import { newId } from '../../core/ids.ts';
@@ -66,8 +68,13 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
     const events: CloudEvent[] = [];
     const clients: Client[] = [];
 
+    // What the sessions subgraph publishes: the status projection of each session (here: in GRADING).
+    const coordination = new MemoryCoordinationStore();
+    const setStatus = (sessionId: string, status: string, definitionId = 'def_reports') =>
+      coordination.put(CoordinationKeys.sessionStatus(sessionId), JSON.stringify({ status, definitionId, revision: 1, workerId: null }));
+
     beforeAll(async () => {
-      h = await startHarness((deps) => startScoreReportsSubgraph(deps), await openStorage(kind, inject('mongoUri')), { bus });
+      h = await startHarness((deps) => startScoreReportsSubgraph(deps), await openStorage(kind, inject('mongoUri')), { bus, coordination });
       bus.subscribe(EventTopic.scoreReport, (e) => events.push(e));
     });
     afterAll(async () => {
@@ -76,7 +83,9 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
     });
 
     const publish = async (over: Record<string, unknown> = {}) => {
-      const r = await h.call<{ publishScoreReport: ReportView }>(PUBLISH, { input: input(over) }, CONTROLLER);
+      const i = input(over);
+      await setStatus(i.sessionId, 'GRADING', i.definitionId);
+      const r = await h.call<{ publishScoreReport: ReportView }>(PUBLISH, { input: i }, CONTROLLER);
       expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
       return r.data?.publishScoreReport as ReportView;
     };
@@ -132,6 +141,20 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
       expect(e.code).toBe('BAD_USER_INPUT');
       expect(e.extensions.field).toBe(field);
       expect(await count()).toBe(before);
+    });
+
+    it('publishes only for a session in GRADING, of the definition the report names, writing nothing otherwise', async () => {
+      const before = await count();
+      const unknown = onlyError(await h.call(PUBLISH, { input: input({ sessionId: 'ses_unknown' }) }, CONTROLLER));
+      expect(unknown.code).toBe('NOT_FOUND');
+      await setStatus('ses_collecting', 'COLLECTING');
+      const early = onlyError(await h.call(PUBLISH, { input: input({ sessionId: 'ses_collecting' }) }, CONTROLLER));
+      expect(early).toMatchObject({ code: 'CONFLICT', extensions: { sessionId: 'ses_collecting', status: 'COLLECTING' } });
+      await setStatus('ses_other_def', 'GRADING', 'def_other');
+      const wrongDef = onlyError(await h.call(PUBLISH, { input: input({ sessionId: 'ses_other_def' }) }, CONTROLLER));
+      expect(wrongDef).toMatchObject({ code: 'BAD_USER_INPUT', extensions: { field: 'input.definitionId' } });
+      expect(await count()).toBe(before);
+      expect(events.filter((e) => ['ses_unknown', 'ses_collecting', 'ses_other_def'].includes((e.data as { sessionId: string }).sessionId))).toHaveLength(0);
     });
 
     it('keeps one report per session: publishing again returns the first report and sends no second event', async () => {

@@ -5,6 +5,7 @@ import { serveSubgraph, subgraphKit } from '../../core/subgraph/serve.ts';
 import { ScoreReportService } from './application/score-report-service.ts';
 import { createContext } from './context.ts';
 import { ScoreReportRepository } from './infrastructure/score-report-repository.ts';
+import { CoordinationSessionStatusReader } from './infrastructure/session-status-reader.ts';
 import { resolvers } from './resolvers.ts';
 
 export const SUBGRAPH_NAME: SubgraphName = 'score-reports';
@@ -16,6 +17,7 @@ export async function startScoreReportsSubgraph(deps: SubgraphDeps, options: { p
   await deps.storage.ensureIndexes();
   const service = new ScoreReportService(
     repo,
+    new CoordinationSessionStatusReader(deps.coordination),
     kit.publisher,
     deps.bus,
     deps.clock,

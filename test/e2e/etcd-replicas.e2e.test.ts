@@ -22,6 +22,7 @@ describe('replicas on etcd', () => {
       adminToken: ADMIN,
       gatewayPort: 0,
       simulators: false,
+      controllers: false,
       logger: silentLogger,
       etcdEndpoints: [inject('etcdEndpoint')],
       mongoUri: inject('mongoUri'),

@@ -64,7 +64,15 @@ export async function schedule(e: Endpoints, sessionId: string, workerId: string
   });
 }
 
+/** Walk a SCHEDULED session to GRADING as the controllers and the student would, then publish its report. */
 export async function publishReport(e: Endpoints, sessionId: string, definitionId: string, score: number): Promise<void> {
+  const move = (endpoint: string, mutation: 'advanceSession' | 'transitionSession', to: string) =>
+    data(endpoint, e.token, `mutation($id: ID!, $to: LabletSessionStatus!) { ${mutation}(id: $id, to: $to) { id } }`, { id: sessionId, to });
+  await move(e.internalUrl, 'advanceSession', 'INSTANTIATING');
+  await move(e.internalUrl, 'advanceSession', 'READY');
+  await move(e.publicUrl, 'transitionSession', 'RUNNING');
+  await move(e.publicUrl, 'transitionSession', 'COLLECTING');
+  await move(e.internalUrl, 'advanceSession', 'GRADING');
   await data(e.internalUrl, e.token, `mutation($input: PublishScoreReportInput!) { publishScoreReport(input: $input) { id } }`, {
     input: {
       sessionId,
@@ -80,6 +88,14 @@ export async function publishReport(e: Endpoints, sessionId: string, definitionI
 
 export async function transition(e: Endpoints, sessionId: string, to: string): Promise<void> {
   await data(e.publicUrl, e.token, `mutation($id: ID!, $to: LabletSessionStatus!) { transitionSession(id: $id, to: $to) { id } }`, {
+    id: sessionId,
+    to,
+  });
+}
+
+/** A controller's move (internal `advanceSession`), e.g. SCHEDULED → INSTANTIATING → READY. */
+export async function advance(e: Endpoints, sessionId: string, to: string): Promise<void> {
+  await data(e.internalUrl, e.token, `mutation($id: ID!, $to: LabletSessionStatus!) { advanceSession(id: $id, to: $to) { id } }`, {
     id: sessionId,
     to,
   });

@@ -8,7 +8,7 @@ import { Scope } from '../../core/auth/identity.ts';
 import { silentLogger } from '../../core/logging.ts';
 import { startSystem, type RunningSystem } from '../../cli/system.ts';
 import { gql, subscribe, data, untilSubscribed, nudgeSession } from '../support/gateway-client.ts';
-import { createDefinition, createSession, publishReport, runningWorker, schedule, transition, type Endpoints } from './fixtures.ts';
+import { advance, createDefinition, createSession, publishReport, runningWorker, schedule, type Endpoints } from './fixtures.ts';
 
 const ADMIN = 'e2e-admin-token-0123456789abcdef';
 
@@ -22,6 +22,7 @@ for (const storage of ['memory', 'mongodb'] as const) {
         gatewayPort: 0,
         adminToken: ADMIN,
         simulators: false,
+        controllers: false,
         logger: silentLogger,
         ...(storage === 'mongodb' ? { mongoUri: inject('mongoUri'), mongoDb: `e2e_${process.pid}_${Date.now()}` } : {}),
       });
@@ -48,7 +49,7 @@ for (const storage of ['memory', 'mongodb'] as const) {
       );
       expect(d.session).toMatchObject({
         id: sessionId,
-        status: 'SCHEDULED',
+        status: 'GRADING',
         definition: { id: definitionId, name: 'cross-graph', version: '1.0.0' },
         worker: { id: workerId, name: 'cml-cross', status: 'RUNNING', sessions: [{ id: sessionId }] },
         allocatedPorts: [{ name: 'console', port: 2000 }],
@@ -56,6 +57,11 @@ for (const storage of ['memory', 'mongodb'] as const) {
         statusHistory: [
           { from: null, to: 'PENDING', actor: 'user:admin' },
           { from: 'PENDING', to: 'SCHEDULED', actor: 'user:admin' },
+          { from: 'SCHEDULED', to: 'INSTANTIATING', actor: 'user:admin' },
+          { from: 'INSTANTIATING', to: 'READY', actor: 'user:admin' },
+          { from: 'READY', to: 'RUNNING', actor: 'user:admin' },
+          { from: 'RUNNING', to: 'COLLECTING', actor: 'user:admin' },
+          { from: 'COLLECTING', to: 'GRADING', actor: 'user:admin' },
         ],
       });
     });
@@ -74,8 +80,8 @@ for (const storage of ['memory', 'mongodb'] as const) {
         await untilSubscribed(sub, nudgeSession(e.internalUrl, ADMIN, sessionId));
         const before = sub.events.length;
         await schedule(e, sessionId, workerId);
-        await transition(e, sessionId, 'INSTANTIATING');
-        await transition(e, sessionId, 'READY');
+        await advance(e, sessionId, 'INSTANTIATING');
+        await advance(e, sessionId, 'READY');
         // Probe events may still be arriving: keep the events of the scenario.
         const scenario = () => sub.events.slice(before).filter((ev) => ev.data?.sessionUpdated.status !== 'PENDING');
         await expect.poll(() => scenario().length, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
@@ -249,7 +255,7 @@ for (const storage of ['memory', 'mongodb'] as const) {
 
 describe('introspection switched off', () => {
   it('refuses introspection but serves queries', async () => {
-    const system = await startSystem({ gatewayPort: 0, adminToken: ADMIN, simulators: false, introspection: false, logger: silentLogger });
+    const system = await startSystem({ gatewayPort: 0, adminToken: ADMIN, simulators: false, controllers: false, introspection: false, logger: silentLogger });
     try {
       const url = `${system.gatewayUrl}/graphql`;
       const intro = await gql(url, ADMIN, '{ __schema { queryType { name } } }');

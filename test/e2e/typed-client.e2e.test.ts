@@ -27,7 +27,7 @@ describe('typed GraphQL client on /internal/graphql', () => {
   let client: GraphQLClient;
 
   beforeAll(async () => {
-    system = await startSystem({ gatewayPort: 0, adminToken: ADMIN, simulators: false, logger: silentLogger });
+    system = await startSystem({ gatewayPort: 0, adminToken: ADMIN, simulators: false, controllers: false, logger: silentLogger });
     const { key } = await system.gateway.apiKeys.create('resource-scheduler', [Scope.INTERNAL]);
     client = new GraphQLClient({ url: `${system.gatewayUrl}/internal/graphql`, token: key });
   });

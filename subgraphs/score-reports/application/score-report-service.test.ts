@@ -26,6 +26,7 @@ describe('ScoreReportService.publish', () => {
     bus.subscribe(EventTopic.scoreReport, (e) => events.push(e));
     const service = new ScoreReportService(
       new ScoreReportRepository(storage),
+      { get: (sessionId) => Promise.resolve(sessionId === report(0).sessionId ? { status: 'GRADING', definitionId: report(0).definitionId } : undefined) },
       new ChangePublisher('/test', bus, undefined, silentLogger),
       bus,
       () => new Date('2026-01-01T00:00:00Z'),

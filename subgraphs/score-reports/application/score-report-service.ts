@@ -1,12 +1,14 @@
 import { actorOf, requireScope, Scope, type Identity } from '../../../core/auth/identity.ts';
 import { EventTopic } from '../../../core/events/cloudevent.ts';
-import { ErrorCode, isLcmError } from '../../../core/errors.ts';
+import { LabletSessionStatus } from '../../../core/domain/enums.ts';
+import { badInput, conflict, ErrorCode, isLcmError, notFound } from '../../../core/errors.ts';
 import { newId } from '../../../core/ids.ts';
 import type { Page, PageRequest } from '../../../core/persistence/document-store.ts';
 import { subscribeIterator, type EventBus } from '../../../core/ports/event-bus.ts';
 import type { ChangePublisher } from '../../../core/subgraph/change-publisher.ts';
 import type { ScoreReport } from '../domain/model.ts';
 import { createScoreReport, reviveScoreReport, type NewScoreReport } from '../domain/score-report.ts';
+import type { SessionStatusReader } from '../infrastructure/session-status-reader.ts';
 import {
   ONE_REPORT_PER_SESSION,
   type ScoreReportFilter,
@@ -20,6 +22,7 @@ export const SCORE_REPORT_PUBLISHED = 'lcm.score-report.published.v1';
 export class ScoreReportService {
   constructor(
     private readonly repo: ScoreReportRepository,
+    private readonly sessions: SessionStatusReader,
     private readonly publisher: ChangePublisher,
     private readonly bus: EventBus,
     private readonly clock: () => Date,
@@ -28,6 +31,7 @@ export class ScoreReportService {
   /**
    * Publish a session's report. Idempotent per session: when the session already has a report (also
    * when a concurrent call inserted it first), that report is returned and no second event is sent.
+   * A new report is accepted only for a session in GRADING, of the definition the report names.
    */
   async publish(identity: Identity | undefined, input: NewScoreReport): Promise<ScoreReport> {
     const who = requireScope(identity, Scope.INTERNAL);
@@ -35,6 +39,17 @@ export class ScoreReportService {
     const report = createScoreReport(input, newId('rep', now.getTime()), now);
     const existing = await this.repo.findBySession(report.sessionId);
     if (existing) return existing;
+    const session = await this.sessions.get(report.sessionId);
+    if (!session) throw notFound('LabletSession', report.sessionId);
+    if (session.status !== LabletSessionStatus.GRADING) {
+      throw conflict(`LabletSession ${report.sessionId} is ${session.status}; a score report is published only for a session in GRADING`, {
+        sessionId: report.sessionId,
+        status: session.status,
+      });
+    }
+    if (session.definitionId !== report.definitionId) {
+      throw badInput('input.definitionId', `LabletSession ${report.sessionId} is of definition ${session.definitionId}, not ${report.definitionId}`);
+    }
     try {
       await this.repo.insert(report);
     } catch (e) {
