@@ -10,10 +10,10 @@
  * Every timer the engine starts is tracked and cleared by `dispose()`.
  */
 import { randomUUID } from 'node:crypto';
-import { parsePattyTags, type PattyMapping } from '../../core/clients/cml/external-access.ts';
 import { findImageDefinition, findNodeDefinition, type NodeDefinitionSpec } from './catalog.ts';
 import { badRequest } from './errors.ts';
 import type { CmlFaults } from './faults.ts';
+import { readPattyTags, type PattyTag } from './patty.ts';
 import type { Topology, TopologyInterface, TopologyNode } from './topology.ts';
 
 export type NodeState = 'DEFINED_ON_CORE' | 'STOPPED' | 'QUEUED' | 'STARTED' | 'BOOTED' | 'DISCONNECTED';
@@ -92,7 +92,7 @@ export interface SimLab {
 export interface PattyBinding {
   protocol: 'tcp' | 'udp';
   port: number;
-  kind: PattyMapping['kind'];
+  kind: PattyTag['kind'];
   tag: string;
   labId: string;
   nodeId: string;
@@ -424,7 +424,7 @@ export class CmlEngine {
     const skips: PattySkip[] = [];
     const base = { labId: node.labId, nodeId: node.id, nodeLabel: node.label };
     let vncBound = false;
-    for (const m of parsePattyTags(node.tags)) {
+    for (const m of readPattyTags(node.tags)) {
       if (m.port < min || m.port > max) {
         skips.push({ ...base, tag: m.tag, reason: 'out_of_range' });
         continue;

@@ -13,11 +13,11 @@ import { randomUUID } from 'node:crypto';
 import { env } from '../../core/config.ts';
 import { silentLogger, type Logger } from '../../core/logging.ts';
 import { createMetricsRegistry, listen } from '../../core/ops/ops-server.ts';
-import { DEFAULT_PATTY_RANGE } from '../../core/clients/cml/external-access.ts';
 import { TokenIssuer } from './auth.ts';
 import { CmlEngine, seededRandom } from './engine.ts';
 import { CmlFaults, type WarmUpOptions } from './faults.ts';
 import { Licensing, type ProductLicense } from './licensing.ts';
+import { PATTY_DEFAULT_RANGE } from './patty.ts';
 import { createRequestListener, simState, type SimContext } from './server.ts';
 
 export { CmlFaults, type FaultSnapshot, type FaultRequest, type WarmUpOptions } from './faults.ts';
@@ -84,7 +84,7 @@ export async function startCmlSimulator(options: CmlSimulatorOptions = {}): Prom
   const bootMs = options.bootMs ?? env().LCM_SIM_CML_BOOT_MS;
   if (!Number.isFinite(bootMs) || bootMs < 0) throw new RangeError(`bootMs must be >= 0, got ${bootMs}`);
   const jitter = Math.min(0.5, Math.max(0, options.jitter ?? 0.2));
-  const pattyRange = options.pattyRange ?? DEFAULT_PATTY_RANGE;
+  const pattyRange = options.pattyRange ?? PATTY_DEFAULT_RANGE;
   const hostname = options.hostname ?? 'cml-controller';
   const logger = options.logger ?? silentLogger;
 

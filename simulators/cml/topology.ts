@@ -7,8 +7,8 @@
  */
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
-import { parsePattyTags } from '../../core/clients/cml/external-access.ts';
 import { findImageDefinition, findNodeDefinition } from './catalog.ts';
+import { readPattyTags } from './patty.ts';
 
 export const TOPOLOGY_VERSIONS = ['0.0.3', '0.0.4', '0.0.5', '0.1.0', '0.2.0', '0.2.1', '0.2.2', '0.3.0', '0.3.1'] as const;
 
@@ -301,7 +301,7 @@ function pattyWarnings(nodes: TopologyNode[], range: { min: number; max: number 
   const portOwners = new Map<string, string>();
   for (const node of nodes) {
     let vncSeen = false;
-    for (const m of parsePattyTags(node.tags)) {
+    for (const m of readPattyTags(node.tags)) {
       if (m.port < range.min || m.port > range.max) {
         warnings.push(
           `Node \`${node.label}\`: tag \`${m.tag}\` is outside the PATty port range ${range.min}-${range.max} and will be ignored.`,
