@@ -1,3 +1,4 @@
+import { env } from '../core/config.ts';
 import type { Logger } from '../core/logging.ts';
 import { cmlInstanceServices } from '../simulators/ec2/cml-instances.ts';
 import { startEc2Simulator, type Ec2Simulator } from '../simulators/ec2/index.ts';
@@ -24,7 +25,7 @@ export async function startCmlSimulatorsOnEc2(options: {
   cmlPort?: number;
   sinkUrl?: string;
 }): Promise<SimulatorFleet> {
-  const cmlPort = options.cmlPort ?? Number(process.env.LCM_SIM_CML_PORT ?? 8443);
+  const cmlPort = options.cmlPort ?? env().LCM_SIM_CML_PORT;
   const ec2 = await startEc2Simulator({
     logger: options.logger,
     ...(options.ec2BootMs !== undefined ? { bootMs: options.ec2BootMs } : {}),

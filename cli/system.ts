@@ -46,7 +46,9 @@ export interface SystemOptions {
   mongoUri?: string;
   mongoDb?: string;
   etcdEndpoints?: string[];
-  /** Serve schema introspection (default: LCM_GATEWAY_INTROSPECTION !== 'false'). */
+  /** Prefix of every etcd key of this system (isolates systems sharing one etcd, e.g. in tests). */
+  etcdNamespace?: string;
+  /** Serve schema introspection (default: LCM_GATEWAY_INTROSPECTION). */
   introspection?: boolean;
   /** Start the EC2/CML/LDS/grading simulators (default true). */
   simulators?: boolean;
@@ -86,7 +88,11 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   try {
     const storage: Storage = options.mongoUri ? await MongoStorage.connect(options.mongoUri, options.mongoDb ?? 'lcm') : new MemoryStorage();
     cleanups.push(() => storage.close());
-    const coordination = openCoordinationStore({ ...(options.etcdEndpoints ? { etcdEndpoints: options.etcdEndpoints } : {}), logger });
+    const coordination = openCoordinationStore({
+      ...(options.etcdEndpoints ? { etcdEndpoints: options.etcdEndpoints } : {}),
+      ...(options.etcdNamespace ? { namespace: options.etcdNamespace } : {}),
+      logger,
+    });
     cleanups.push(() => coordination.close());
     const bus: EventBus = options.etcdEndpoints?.length ? await EtcdEventBus.start(coordination, { logger }) : new MemoryEventBus();
     cleanups.push(() => bus.close());
@@ -118,7 +124,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       signer: deps.signer,
       adminToken: options.adminToken,
       logger: logger.child({ component: 'gateway' }),
-      introspection: options.introspection ?? process.env.LCM_GATEWAY_INTROSPECTION !== 'false',
+      introspection: options.introspection ?? (options.config ?? env()).LCM_GATEWAY_INTROSPECTION,
       subgraphUrls: Object.fromEntries(Object.entries(subgraphs).map(([n, s]) => [n, s.graphqlUrl])),
     });
     cleanups.push(() => gateway.close());
@@ -174,8 +180,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
 }
 
 /** The admin token: `LCM_ADMIN_TOKEN`, or one generated once into `.lcm/admin-token`. */
-export function resolveAdminToken(env: NodeJS.ProcessEnv, dir: string): { token: string; generated: boolean; file?: string } {
-  if (env.LCM_ADMIN_TOKEN) return { token: env.LCM_ADMIN_TOKEN, generated: false };
+export function resolveAdminToken(configured: string | undefined, dir: string): { token: string; generated: boolean; file?: string } {
+  if (configured) return { token: configured, generated: false };
   const file = join(dir, 'admin-token');
   if (existsSync(file)) {
     const token = readFileSync(file, 'utf8').trim();

@@ -8,7 +8,7 @@ import { resolveAdminToken, startSystem } from './system.ts';
 export async function run(_options: RoleOptions): Promise<Stoppable> {
   const config = env();
   const logger = createLogger('lcm', config.LCM_LOG_LEVEL);
-  const admin = resolveAdminToken(process.env, join(process.cwd(), '.lcm'));
+  const admin = resolveAdminToken(config.LCM_ADMIN_TOKEN, join(process.cwd(), '.lcm'));
   const system = await startSystem({
     gatewayPort: config.LCM_GATEWAY_PORT,
     adminToken: admin.token,

@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, EnvSchema, parseConfig } from './config.ts';
+import { ConfigError, configTable, EnvSchema, parseConfig } from './config.ts';
 
 describe('configuration', () => {
   it('applies the documented defaults', () => {
@@ -25,5 +26,18 @@ describe('configuration', () => {
       expect(problems).toContain('LCM_LOG_LEVEL');
       expect(problems).toContain('LCM_ADMIN_TOKEN');
     }
+  });
+
+  it('is documented in README exactly as the schema reads it (npm run docs:config)', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain(configTable());
+    for (const name of Object.keys(EnvSchema.shape)) expect(configTable()).toContain(`| \`${name}\` |`);
+  });
+
+  it('reads flags as booleans and refuses other words', () => {
+    expect(parseConfig(EnvSchema, { LCM_GATEWAY_INTROSPECTION: 'false' }).LCM_GATEWAY_INTROSPECTION).toBe(false);
+    expect(parseConfig(EnvSchema, { LCM_GATEWAY_INTROSPECTION: 'ON' }).LCM_GATEWAY_INTROSPECTION).toBe(true);
+    expect(parseConfig(EnvSchema, {}).LCM_GATEWAY_INTROSPECTION).toBe(true);
+    expect(() => parseConfig(EnvSchema, { LCM_GATEWAY_INTROSPECTION: 'maybe' })).toThrow(ConfigError);
   });
 });

@@ -2,8 +2,8 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-/** The process logger: structured JSON (pino), level from LCM_LOG_LEVEL. */
-export function createLogger(name: string, level = process.env.LCM_LOG_LEVEL ?? 'info'): Logger {
+/** The process logger: structured JSON (pino); roles pass `LCM_LOG_LEVEL` from their parsed configuration. */
+export function createLogger(name: string, level: string): Logger {
   return pino({ name, level, base: { role: name }, timestamp: pino.stdTimeFunctions.isoTime });
 }
 

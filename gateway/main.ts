@@ -31,18 +31,18 @@ export async function run(options: RoleOptions): Promise<Stoppable> {
     };
   }
   const storage = config.LCM_MONGODB_URI ? await MongoStorage.connect(config.LCM_MONGODB_URI, config.LCM_MONGODB_DB) : new MemoryStorage();
-  const issuer = process.env.LCM_OIDC_ISSUER;
-  const audience = process.env.LCM_OIDC_AUDIENCE;
-  const subgraphUrls = parseSubgraphUrls(process.env.LCM_SUBGRAPH_URLS);
+  const issuer = config.LCM_OIDC_ISSUER;
+  const audience = config.LCM_OIDC_AUDIENCE;
+  const subgraphUrls = parseSubgraphUrls(config.LCM_SUBGRAPH_URLS);
   const gateway = await startLcmGateway({
     port,
     host,
     storage,
-    signer: new IdentitySigner(resolveInternalSecret()),
+    signer: new IdentitySigner(resolveInternalSecret(config.LCM_INTERNAL_SECRET)),
     ...(config.LCM_ADMIN_TOKEN ? { adminToken: config.LCM_ADMIN_TOKEN } : {}),
-    ...(issuer && audience ? { oidc: { issuer, audience, ...(process.env.LCM_OIDC_JWKS_URL ? { jwksUrl: process.env.LCM_OIDC_JWKS_URL } : {}) } } : {}),
+    ...(issuer && audience ? { oidc: { issuer, audience, ...(config.LCM_OIDC_JWKS_URL ? { jwksUrl: config.LCM_OIDC_JWKS_URL } : {}) } } : {}),
     ...(subgraphUrls ? { subgraphUrls } : {}),
-    introspection: process.env.LCM_GATEWAY_INTROSPECTION !== 'false',
+    introspection: config.LCM_GATEWAY_INTROSPECTION,
     logger,
   });
   return {

@@ -7,9 +7,8 @@ import { join } from 'node:path';
  * generated once and kept in `.lcm/internal-secret` so separately started processes on one machine
  * (`lcm gateway`, `lcm subgraph …`) agree without configuration.
  */
-export function resolveInternalSecret(env: NodeJS.ProcessEnv = process.env, dir = join(process.cwd(), '.lcm')): string {
-  const fromEnv = env.LCM_INTERNAL_SECRET;
-  if (fromEnv && fromEnv.length >= 16) return fromEnv;
+export function resolveInternalSecret(configured: string | undefined, dir = join(process.cwd(), '.lcm')): string {
+  if (configured && configured.length >= 16) return configured;
   const file = join(dir, 'internal-secret');
   if (existsSync(file)) {
     const s = readFileSync(file, 'utf8').trim();

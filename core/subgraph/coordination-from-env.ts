@@ -5,18 +5,16 @@ import type { CoordinationStore } from '../ports/coordination.ts';
 import type { EventBus } from '../ports/event-bus.ts';
 
 /**
- * The coordination store and event bus for a process: etcd when LCM_ETCD_ENDPOINTS is set (the bus on
- * etcd too, so every replica sees every event), otherwise none — the caller then uses in-process ones
- * (`lcm up` shares one in-memory store and bus between its roles).
+ * The coordination store and event bus for a process: etcd when endpoints are configured
+ * (`LCM_ETCD_ENDPOINTS`; the bus on etcd too, so every replica sees every event), otherwise none —
+ * the caller then uses in-process ones (`lcm up` shares one in-memory store and bus between its roles).
  */
 export async function coordinationFromEnv(
-  env: NodeJS.ProcessEnv,
+  etcdEndpoints: readonly string[] | undefined,
   logger: Logger,
 ): Promise<{ bus?: EventBus; coordination?: CoordinationStore; close(): Promise<void> }> {
-  const raw = env.LCM_ETCD_ENDPOINTS;
-  if (!raw) return { close: () => Promise.resolve() };
-  const endpoints = raw.split(',').map((e) => e.trim()).filter(Boolean);
-  const coordination = new EtcdCoordinationStore({ endpoints, logger });
+  if (!etcdEndpoints?.length) return { close: () => Promise.resolve() };
+  const coordination = new EtcdCoordinationStore({ endpoints: [...etcdEndpoints], logger });
   const bus = await EtcdEventBus.start(coordination, { logger });
   return {
     bus,

@@ -1,6 +1,7 @@
 import { IdentitySigner } from '../auth/identity.ts';
 import { resolveInternalSecret } from '../auth/internal-secret.ts';
 import { MemoryEventBus } from '../adapters/memory/memory-event-bus.ts';
+import type { Env } from '../config.ts';
 import type { Logger } from '../logging.ts';
 import { MemoryStorage } from '../persistence/memory-document-store.ts';
 import { MongoStorage } from '../persistence/mongo-document-store.ts';
@@ -23,24 +24,22 @@ export interface SubgraphDeps {
 
 export interface DepsFromEnvOptions {
   logger: Logger;
-  env?: NodeJS.ProcessEnv;
+  config: Env;
 }
 
 /**
  * Build dependencies from the environment: MongoDB when LCM_MONGODB_URI is set (else memory), etcd
  * when LCM_ETCD_ENDPOINTS is set (else the in-process bus and store, when available).
  */
-export async function subgraphDepsFromEnv({ logger, env = process.env }: DepsFromEnvOptions): Promise<SubgraphDeps & { close(): Promise<void> }> {
-  const storage: Storage = env.LCM_MONGODB_URI
-    ? await MongoStorage.connect(env.LCM_MONGODB_URI, env.LCM_MONGODB_DB ?? 'lcm')
-    : new MemoryStorage();
+export async function subgraphDepsFromEnv({ logger, config }: DepsFromEnvOptions): Promise<SubgraphDeps & { close(): Promise<void> }> {
+  const storage: Storage = config.LCM_MONGODB_URI ? await MongoStorage.connect(config.LCM_MONGODB_URI, config.LCM_MONGODB_DB) : new MemoryStorage();
   const coordinationModule = await import('./coordination-from-env.ts');
-  const { bus, coordination, close: closeCoordination } = await coordinationModule.coordinationFromEnv(env, logger);
+  const { bus, coordination, close: closeCoordination } = await coordinationModule.coordinationFromEnv(config.LCM_ETCD_ENDPOINTS, logger);
   return {
     storage,
     bus: bus ?? new MemoryEventBus(),
     ...(coordination ? { coordination } : {}),
-    signer: new IdentitySigner(resolveInternalSecret(env)),
+    signer: new IdentitySigner(resolveInternalSecret(config.LCM_INTERNAL_SECRET)),
     logger,
     clock: () => new Date(),
     async close() {

@@ -1,5 +1,6 @@
 import type { RoleOptions, Stoppable } from '../role.ts';
 import type { SubgraphServer } from '../graphql/subgraph-server.ts';
+import { env } from '../config.ts';
 import { createLogger } from '../logging.ts';
 import { DEFAULT_SUBGRAPH_PORTS, type SubgraphName } from '../../schema/subgraphs.ts';
 import { subgraphDepsFromEnv, type SubgraphDeps } from './deps.ts';
@@ -13,8 +14,9 @@ export async function runSubgraph(
   start: (deps: SubgraphDeps, options: { port: number; host: string }) => Promise<SubgraphServer>,
   options: RoleOptions,
 ): Promise<Stoppable> {
-  const logger = createLogger(`subgraph-${name}`);
-  const deps = await subgraphDepsFromEnv({ logger });
+  const config = env();
+  const logger = createLogger(`subgraph-${name}`, config.LCM_LOG_LEVEL);
+  const deps = await subgraphDepsFromEnv({ logger, config });
   let server: SubgraphServer;
   try {
     server = await start(deps, {

@@ -1,4 +1,5 @@
 import type { RoleOptions, Stoppable } from '../../core/role.ts';
+import { env } from '../../core/config.ts';
 import { createLogger } from '../../core/logging.ts';
 import { createMetricsRegistry } from '../../core/ops/ops-server.ts';
 import { cmlInstanceServices } from './cml-instances.ts';
@@ -11,9 +12,9 @@ import { startEc2Simulator } from './index.ts';
  * credentials (default admin / admin). Faults are injected over HTTP (`/_sim/faults`).
  */
 export async function run(options: RoleOptions): Promise<Stoppable> {
-  const logger = createLogger('sim-ec2');
-  const cmlPort = Number(process.env.LCM_SIM_CML_PORT ?? 8443);
-  if (!Number.isInteger(cmlPort) || cmlPort < 1 || cmlPort > 65535) throw new Error('LCM_SIM_CML_PORT must be a port number');
+  const config = env();
+  const logger = createLogger('sim-ec2', config.LCM_LOG_LEVEL);
+  const cmlPort = config.LCM_SIM_CML_PORT;
   const sim = await startEc2Simulator({
     port: options.port ?? 0,
     host: typeof options.host === 'string' ? options.host : '127.0.0.1',

@@ -1,4 +1,5 @@
 import type { RoleOptions, Stoppable } from '../../core/role.ts';
+import { env } from '../../core/config.ts';
 import { createLogger } from '../../core/logging.ts';
 import { createMetricsRegistry } from '../../core/ops/ops-server.ts';
 import { simulatorRoleOptions } from '../shared/role-options.ts';
@@ -14,7 +15,7 @@ export async function run(options: RoleOptions): Promise<Stoppable> {
     port,
     host,
     sinkUrl,
-    logger: createLogger('sim-grading'),
+    logger: createLogger('sim-grading', env().LCM_LOG_LEVEL),
     registry: createMetricsRegistry(true, { role: 'sim-grading' }),
   });
   return {
