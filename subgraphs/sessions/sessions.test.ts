@@ -391,7 +391,8 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
       expect(winners).toHaveLength(1);
       expect(losers).toHaveLength(1);
       expect(onlyError(losers[0] as (typeof results)[number]).code).toBe('CONFLICT');
-      const won = (winners[0]?.data?.transitionSession ?? (winners[0]?.data as { advanceSession?: SessionView } | undefined)?.advanceSession) as SessionView;
+      const d = winners[0]?.data as { transitionSession?: SessionView; advanceSession?: SessionView } | undefined;
+      const won = (d?.transitionSession ?? d?.advanceSession) as SessionView;
       const stored = await get(s.id);
       expect(stored).toEqual(won);
       expect(stored.revision).toBe(ready.revision + 1);
