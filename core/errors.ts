@@ -16,6 +16,45 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+/**
+ * Codes of the request layer (the gateway's HTTP/WebSocket protocol and the executor), with the names
+ * Apollo Server and `@apollo/gateway` use, so clients written for those see the same codes here.
+ */
+export const ProtocolErrorCode = {
+  GRAPHQL_PARSE_FAILED: 'GRAPHQL_PARSE_FAILED',
+  GRAPHQL_VALIDATION_FAILED: 'GRAPHQL_VALIDATION_FAILED',
+  BAD_USER_INPUT: 'BAD_USER_INPUT',
+  BAD_REQUEST: 'BAD_REQUEST',
+  PERSISTED_QUERY_NOT_FOUND: 'PERSISTED_QUERY_NOT_FOUND',
+  PERSISTED_QUERY_NOT_SUPPORTED: 'PERSISTED_QUERY_NOT_SUPPORTED',
+  OPERATION_RESOLUTION_FAILURE: 'OPERATION_RESOLUTION_FAILURE',
+  INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
+  DOWNSTREAM_SERVICE_ERROR: 'DOWNSTREAM_SERVICE_ERROR',
+  /** The operation uses a feature the executor does not run (e.g. `@defer`). */
+  OPERATION_NOT_SUPPORTED: 'OPERATION_NOT_SUPPORTED',
+  /** A client opened more subscriptions than its connection may hold. */
+  SUBSCRIPTION_LIMIT_EXCEEDED: 'SUBSCRIPTION_LIMIT_EXCEEDED',
+  /** The subgraph serving a subscription went away. */
+  SUBSCRIPTION_UPSTREAM_CLOSED: 'SUBSCRIPTION_UPSTREAM_CLOSED',
+  /** The gateway is shutting down and takes no new work. */
+  SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+} as const;
+export type ProtocolErrorCode = (typeof ProtocolErrorCode)[keyof typeof ProtocolErrorCode];
+
+/** Codes of plain-HTTP endpoints (the CloudEvents sink, admin routes) in their `{ error: { code } }` bodies. */
+export const HttpErrorCode = {
+  BAD_REQUEST: 'BAD_USER_INPUT',
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
+} as const;
+export type HttpErrorCode = (typeof HttpErrorCode)[keyof typeof HttpErrorCode];
+
+/** Every code a client (partner, dashboard, CLI, event sender) can see; docs/api.md lists each one (a test checks it). */
+export const CLIENT_ERROR_CODES: readonly string[] = [
+  ...new Set<string>([...Object.values(ErrorCode), ...Object.values(ProtocolErrorCode), ...Object.values(HttpErrorCode)]),
+];
+
 export interface ErrorDetails {
   /** The input field at fault, as a dotted path (`input.resourceRequirements.cpuCores`). */
   field?: string;

@@ -1,3 +1,4 @@
+import { ErrorCode, ProtocolErrorCode } from '../core/errors.ts';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { Logger } from '../core/logging.ts';
 import { formatErrors, type HttpHint } from './executor/errors.ts';
@@ -119,14 +120,13 @@ export function statusForContextError(error: unknown): number {
     const http = error.extensions.http as { status?: unknown } | undefined;
     if (http && typeof http.status === 'number') return http.status;
     switch (error.extensions.code) {
-      case 'UNAUTHENTICATED':
+      case ErrorCode.UNAUTHENTICATED:
         return 401;
-      case 'FORBIDDEN':
+      case ErrorCode.FORBIDDEN:
         return 403;
-      case 'BAD_USER_INPUT':
-      case 'BAD_REQUEST':
-        return 400;
-      case 'QUERY_LIMIT_EXCEEDED':
+      case ErrorCode.BAD_USER_INPUT:
+      case ProtocolErrorCode.BAD_REQUEST:
+      case ErrorCode.QUERY_LIMIT_EXCEEDED:
         return 400;
     }
   }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { Registry } from 'prom-client';
-import { IDENTITY_HEADER, Scope, hasScope, type Identity, type IdentitySigner } from '../core/auth/identity.ts';
+import { IDENTITY_HEADER, Scope, hasScope, missingScope, type Identity, type IdentitySigner } from '../core/auth/identity.ts';
 import { ErrorCode, LcmError } from '../core/errors.ts';
 import type { Logger } from '../core/logging.ts';
 import type { Storage } from '../core/persistence/document-store.ts';
@@ -94,7 +94,7 @@ export async function startLcmGateway(options: LcmGatewayOptions): Promise<LcmGa
       try {
         identity = await authenticator.authenticate(authorization(input));
         if (requiredScope && !hasScope(identity, requiredScope)) {
-          throw new LcmError(ErrorCode.FORBIDDEN, `the \`${requiredScope}\` scope is required for ${input.endpoint}`, { requiredScope });
+          throw missingScope([requiredScope], input.endpoint);
         }
       } catch (e) {
         throw toGraphQLError(e);

@@ -1,3 +1,4 @@
+import { ProtocolErrorCode } from '../core/errors.ts';
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
@@ -113,7 +114,7 @@ export async function createGateway(options: GatewayOptions): Promise<RunningGat
     if (handler) {
       if (stopping) {
         res.writeHead(503, { 'content-type': 'application/json', connection: 'close' });
-        res.end(JSON.stringify({ errors: [{ message: 'the gateway is shutting down', extensions: { code: 'SERVICE_UNAVAILABLE' } }] }));
+        res.end(JSON.stringify({ errors: [{ message: 'the gateway is shutting down', extensions: { code: ProtocolErrorCode.SERVICE_UNAVAILABLE } }] }));
         return;
       }
       inflight++;

@@ -1,5 +1,5 @@
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
-import { forbidden, unauthenticated } from '../errors.ts';
+import { forbidden, unauthenticated, type LcmError } from '../errors.ts';
 
 /**
  * Who is calling, as the gateway verified it. The gateway forwards it to the subgraphs in a signed
@@ -44,12 +44,25 @@ export function hasScope(identity: Identity | undefined, scope: Scope): boolean 
   return identity.scopes.some((s) => s === scope || (IMPLIED[s]?.includes(scope) ?? false));
 }
 
+/**
+ * The one FORBIDDEN for a missing scope: `extensions.requiredScopes` lists the scopes of which any one
+ * would do (one shape everywhere: subgraphs, gateway endpoints, admin routes).
+ */
+export function missingScope(scopes: readonly Scope[], what?: string): LcmError {
+  const names = scopes.map((s) => `\`${s}\``);
+  const which = names.length === 1 ? `the ${names[0]} scope is` : `one of the scopes ${names.join(', ')} is`;
+  return forbidden(`${which} required${what ? ` for ${what}` : ''}`, { requiredScopes: [...scopes] });
+}
+
 /** Throw UNAUTHENTICATED without an identity, FORBIDDEN without the scope. */
 export function requireScope(identity: Identity | undefined, scope: Scope): Identity {
+  return requireAnyScope(identity, [scope]);
+}
+
+/** Throw UNAUTHENTICATED without an identity, FORBIDDEN unless it holds one of `scopes`. */
+export function requireAnyScope(identity: Identity | undefined, scopes: readonly Scope[]): Identity {
   if (!identity) throw unauthenticated();
-  if (!hasScope(identity, scope)) {
-    throw forbidden(`the \`${scope}\` scope is required`, { requiredScope: scope });
-  }
+  if (!scopes.some((s) => hasScope(identity, s))) throw missingScope(scopes);
   return identity;
 }
 

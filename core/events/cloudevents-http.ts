@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import { isLcmError, type ErrorCode } from '../errors.ts';
+import { ErrorCode, HttpErrorCode, isLcmError } from '../errors.ts';
 import type { CloudEvent } from './cloudevent.ts';
 
 /**
@@ -22,13 +22,8 @@ export interface ReceivedCloudEvent {
   mode: CloudEventMode;
 }
 
-/** Stable codes of receiver errors, in the `error.code` of the 4xx body. */
-export const CloudEventErrorCode = {
-  BAD_REQUEST: 'BAD_USER_INPUT',
-  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
-  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
-  METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
-} as const;
+/** Stable codes of receiver errors, in the `error.code` of the 4xx body (from the one registry). */
+export const CloudEventErrorCode = HttpErrorCode;
 
 export class CloudEventRequestError extends Error {
   constructor(
@@ -258,7 +253,7 @@ export function cloudEventsHandler(options: CloudEventsHandlerOptions): (req: ht
         return;
       }
       options.onError?.(e, received.event);
-      sendJson(res, 500, { error: { code: 'INTERNAL_SERVER_ERROR', message: 'the event could not be processed; retry later' } });
+      sendJson(res, 500, { error: { code: ErrorCode.INTERNAL_SERVER_ERROR, message: 'the event could not be processed; retry later' } });
     }
   };
 }

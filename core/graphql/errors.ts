@@ -1,9 +1,9 @@
 import type { GraphQLFormattedError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
-import { ErrorCode, LcmError } from '../errors.ts';
+import { CLIENT_ERROR_CODES, ErrorCode, LcmError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 
-const KNOWN_CODES = new Set<string>([...Object.values(ErrorCode), 'GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_REQUEST', 'PERSISTED_QUERY_NOT_FOUND', 'PERSISTED_QUERY_NOT_SUPPORTED', 'OPERATION_RESOLUTION_FAILURE']);
+const KNOWN_CODES = new Set<string>(CLIENT_ERROR_CODES);
 
 /**
  * Apollo Server `formatError`: an `LcmError` becomes a GraphQL error with its code and details in

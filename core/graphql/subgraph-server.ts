@@ -8,7 +8,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { IDENTITY_HEADER, type Identity, type IdentitySigner } from '../auth/identity.ts';
-import { ErrorCode, LcmError } from '../errors.ts';
+import { ErrorCode, LcmError, ProtocolErrorCode } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import { createMetricsRegistry, handleOpsRequest, listen, type RunningServer } from '../ops/ops-server.ts';
 import { createFormatError } from './errors.ts';
@@ -161,7 +161,7 @@ export async function startSubgraphServer<Ctx extends BaseContext>(options: Subg
             body = JSON.parse(raw);
           } catch {
             res.writeHead(400, { 'content-type': 'application/json' });
-            res.end(JSON.stringify({ errors: [{ message: 'request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] }));
+            res.end(JSON.stringify({ errors: [{ message: 'request body is not valid JSON', extensions: { code: ProtocolErrorCode.BAD_REQUEST } }] }));
             return;
           }
         }

@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import { z } from 'zod';
-import { Scope, hasScope } from '../../core/auth/identity.ts';
+import { Scope, hasScope, missingScope } from '../../core/auth/identity.ts';
 import { ErrorCode, LcmError } from '../../core/errors.ts';
 import type { ApiKeyStore } from './api-keys.ts';
 import type { Authenticator } from './authenticator.ts';
@@ -48,7 +48,7 @@ export function apiKeyAdminRoute(authenticator: Authenticator, keys: ApiKeyStore
     async handle(req: http.IncomingMessage, res: http.ServerResponse, path: string): Promise<void> {
       try {
         const identity = await authenticator.authenticate(req.headers.authorization);
-        if (!hasScope(identity, Scope.ADMIN)) throw new LcmError(ErrorCode.FORBIDDEN, 'the `admin` scope is required', { requiredScope: Scope.ADMIN });
+        if (!hasScope(identity, Scope.ADMIN)) throw missingScope([Scope.ADMIN]);
         const id = path.slice('/admin/api-keys'.length).replace(/^\//, '');
         if (req.method === 'GET' && id === '') {
           send(res, 200, { apiKeys: await keys.list() });

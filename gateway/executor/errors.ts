@@ -2,26 +2,14 @@ import { GraphQLError, type GraphQLErrorOptions, type GraphQLFormattedError } fr
 import { errorCodeDef, ERRORS } from '@apollo/federation-internals';
 
 /**
- * Error codes and error shapes of the gateway. Client-visible errors keep the shapes of Apollo Server
- * + `@apollo/gateway` (same messages, `extensions.code`, key order), so clients and tests see the
- * same responses from this gateway as from the stock one.
+ * Error shapes of the gateway. Client-visible errors keep the shapes of Apollo Server +
+ * `@apollo/gateway` (same messages, `extensions.code`, key order), so clients and tests see the same
+ * responses from this gateway as from the stock one. The codes themselves are in the one registry,
+ * `core/errors.ts` (`ProtocolErrorCode`, here under the gateway's name).
  */
-export const GatewayErrorCode = {
-  GRAPHQL_PARSE_FAILED: 'GRAPHQL_PARSE_FAILED',
-  GRAPHQL_VALIDATION_FAILED: 'GRAPHQL_VALIDATION_FAILED',
-  BAD_USER_INPUT: 'BAD_USER_INPUT',
-  BAD_REQUEST: 'BAD_REQUEST',
-  OPERATION_RESOLUTION_FAILURE: 'OPERATION_RESOLUTION_FAILURE',
-  INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
-  DOWNSTREAM_SERVICE_ERROR: 'DOWNSTREAM_SERVICE_ERROR',
-  /** The operation uses a feature the executor does not run (e.g. `@defer`). */
-  OPERATION_NOT_SUPPORTED: 'OPERATION_NOT_SUPPORTED',
-  /** A client opened more subscriptions than its connection may hold. */
-  SUBSCRIPTION_LIMIT_EXCEEDED: 'SUBSCRIPTION_LIMIT_EXCEEDED',
-  /** The subgraph serving a subscription went away. */
-  SUBSCRIPTION_UPSTREAM_CLOSED: 'SUBSCRIPTION_UPSTREAM_CLOSED',
-} as const;
-export type GatewayErrorCode = (typeof GatewayErrorCode)[keyof typeof GatewayErrorCode];
+import { ProtocolErrorCode as GatewayErrorCode } from '../../core/errors.ts';
+
+export { GatewayErrorCode };
 
 /** HTTP status carried by an error (Apollo Server's `extensions.http` convention), if any. */
 export interface HttpHint {

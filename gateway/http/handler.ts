@@ -103,7 +103,7 @@ export function createHttpHandler(endpoint: Endpoint, options: HttpHandlerOption
   ): Promise<HttpAnswer> {
     if (request.extensions?.persistedQuery) {
       if (!persisted) {
-        return errorAnswer(400, [gatewayError('PERSISTED_QUERY_NOT_SUPPORTED', 'PersistedQueryNotSupported')], null, undefined);
+        return errorAnswer(400, [gatewayError(GatewayErrorCode.PERSISTED_QUERY_NOT_SUPPORTED, 'PersistedQueryNotSupported')], null, undefined);
       }
       try {
         request.query = persisted.resolve(request.query, request.extensions.persistedQuery);

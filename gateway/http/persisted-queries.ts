@@ -1,3 +1,4 @@
+import { ProtocolErrorCode } from '../../core/errors.ts';
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { GraphQLError } from 'graphql';
@@ -22,23 +23,23 @@ export class PersistedQueries {
   resolve(query: string | undefined, persistedQuery: unknown): string {
     const pq = persistedQuery as { version?: unknown; sha256Hash?: unknown };
     if (pq?.version !== 1) {
-      throw new GraphQLError('Unsupported persisted query version', { extensions: { code: 'BAD_REQUEST', http: { status: 400 } } });
+      throw new GraphQLError('Unsupported persisted query version', { extensions: { code: ProtocolErrorCode.BAD_REQUEST, http: { status: 400 } } });
     }
     const hash = pq.sha256Hash;
     if (typeof hash !== 'string' || !/^[0-9a-f]{64}$/i.test(hash)) {
-      throw new GraphQLError('persistedQuery.sha256Hash must be a sha256 hex digest', { extensions: { code: 'BAD_REQUEST', http: { status: 400 } } });
+      throw new GraphQLError('persistedQuery.sha256Hash must be a sha256 hex digest', { extensions: { code: ProtocolErrorCode.BAD_REQUEST, http: { status: 400 } } });
     }
     if (query === undefined) {
       const stored = this.cache.get(hash.toLowerCase());
       if (stored === undefined) {
         throw new GraphQLError('PersistedQueryNotFound', {
-          extensions: { code: 'PERSISTED_QUERY_NOT_FOUND', http: { status: 200, headers: { 'cache-control': 'private, no-cache, must-revalidate' } } },
+          extensions: { code: ProtocolErrorCode.PERSISTED_QUERY_NOT_FOUND, http: { status: 200, headers: { 'cache-control': 'private, no-cache, must-revalidate' } } },
         });
       }
       return stored;
     }
     if (createHash('sha256').update(query).digest('hex') !== hash.toLowerCase()) {
-      throw new GraphQLError('provided sha does not match query', { extensions: { code: 'BAD_REQUEST', http: { status: 400 } } });
+      throw new GraphQLError('provided sha does not match query', { extensions: { code: ProtocolErrorCode.BAD_REQUEST, http: { status: 400 } } });
     }
     this.cache.set(hash.toLowerCase(), query);
     return query;

@@ -5,7 +5,7 @@ import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import { MaxTokensParserWLexer } from '@escape.tech/graphql-armor-max-tokens';
 import { GraphQLError, type DocumentNode, type ValidationContext, type ValidationRule } from 'graphql';
 import { z } from 'zod';
-import { ErrorCode } from '../../core/errors.ts';
+import { ErrorCode, ProtocolErrorCode } from '../../core/errors.ts';
 
 /**
  * Query limits (graphql-armor's rules): depth, aliases, directives, cost, tokens; plus the HTTP
@@ -68,7 +68,7 @@ export function parseWithLimits(query: string, limits: Limits = DEFAULT_LIMITS):
     const message = e instanceof Error ? e.message : String(e);
     if (/token limit/i.test(message)) throw limitError('tokens', message.replace(/^Syntax Error: /, ''));
     if (e instanceof GraphQLError) {
-      throw new GraphQLError(e.message, { ...(e.source ? { source: e.source } : {}), ...(e.positions ? { positions: e.positions } : {}), extensions: { code: 'GRAPHQL_PARSE_FAILED' } });
+      throw new GraphQLError(e.message, { ...(e.source ? { source: e.source } : {}), ...(e.positions ? { positions: e.positions } : {}), extensions: { code: ProtocolErrorCode.GRAPHQL_PARSE_FAILED } });
     }
     throw e;
   }

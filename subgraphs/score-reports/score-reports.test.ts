@@ -173,7 +173,7 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
     it('publishes only with the internal scope, and answers only callers with an identity', async () => {
       const before = await count();
       const e = onlyError(await h.call(PUBLISH, { input: input() }, { scopes: [Scope.READ, Scope.SESSIONS_WRITE] }));
-      expect(e).toMatchObject({ code: 'FORBIDDEN', extensions: { requiredScope: 'internal' } });
+      expect(e).toMatchObject({ code: 'FORBIDDEN', extensions: { requiredScopes: ['internal'] } });
       expect(onlyError(await h.call(PUBLISH, { input: input() }, { anonymous: true })).code).toBe('UNAUTHENTICATED');
       expect(onlyError(await h.call(`{ scoreReports { totalCount } }`, {}, { scopes: [] })).code).toBe('FORBIDDEN');
       expect(await count()).toBe(before);

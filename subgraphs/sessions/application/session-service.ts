@@ -1,7 +1,7 @@
-import { actorOf, requireScope, Scope, type Identity } from '../../../core/auth/identity.ts';
+import { actorOf, requireAnyScope, requireScope, Scope, type Identity } from '../../../core/auth/identity.ts';
 import type { LabletSessionStatus } from '../../../core/domain/enums.ts';
 import { EventTopic } from '../../../core/events/cloudevent.ts';
-import { conflict, forbidden, notFound, unauthenticated } from '../../../core/errors.ts';
+import { conflict, notFound } from '../../../core/errors.ts';
 import { newId } from '../../../core/ids.ts';
 import type { Page, PageRequest } from '../../../core/persistence/document-store.ts';
 import { CoordinationKeys } from '../../../core/ports/coordination.ts';
@@ -53,13 +53,6 @@ export interface SessionUpdatesFilter {
 /** Scopes that may create, transition and terminate sessions (users, and the controllers). */
 const SESSION_WRITERS: readonly Scope[] = [Scope.SESSIONS_WRITE, Scope.INTERNAL];
 
-function requireAnyScope(identity: Identity | undefined, scopes: readonly Scope[]): Identity {
-  if (!identity) throw unauthenticated();
-  if (!scopes.some((s) => identity.scopes.includes(s))) {
-    throw forbidden(`one of the scopes ${scopes.map((s) => `\`${s}\``).join(', ')} is required`, { requiredScopes: scopes });
-  }
-  return identity;
-}
 
 /**
  * Use cases of the sessions subgraph: authorise → load → aggregate → one conditional save → project
