@@ -164,6 +164,9 @@ const imageById = new Map(
 export const findNodeDefinition = (id: string): NodeDefinitionSpec | undefined => byId.get(id);
 export const findImageDefinition = (id: string) => imageById.get(id);
 
+/** Loopback interfaces a node of this definition gets when CML populates its interfaces (routers: Loopback0). */
+export const definitionLoopbacks = (d: NodeDefinitionSpec): string[] => (d.nature === 'router' ? ['Loopback0'] : []);
+
 /** `GET /node_definitions` entries (NodeDefinitionResponse). */
 export function nodeDefinitionResponse(d: NodeDefinitionSpec): Record<string, unknown> {
   return {
@@ -194,7 +197,7 @@ export function nodeDefinitionResponse(d: NodeDefinitionSpec): Record<string, un
         has_loopback_zero: d.nature === 'router' || d.nature === 'switch',
         min_count: null,
         default_count: d.defaultInterfaceCount,
-        loopback: d.nature === 'router' ? ['Loopback0'] : [],
+        loopback: definitionLoopbacks(d),
         management: [],
       },
     },

@@ -10,11 +10,12 @@
  * Every timer the engine starts is tracked and cleared by `dispose()`.
  */
 import { randomUUID } from 'node:crypto';
-import { findImageDefinition, findNodeDefinition, type NodeDefinitionSpec } from './catalog.ts';
-import { badRequest } from './errors.ts';
+import { definitionLoopbacks, findImageDefinition, findNodeDefinition, type NodeDefinitionSpec } from './catalog.ts';
+import { badRequest, notFound } from './errors.ts';
 import type { CmlFaults } from './faults.ts';
 import { readPattyTags, type PattyTag } from './patty.ts';
-import type { Topology, TopologyInterface, TopologyNode } from './topology.ts';
+import { runningConfiguration, supportsConfigurationExtraction, withMainConfiguration } from './running-config.ts';
+import { defaultTitle, type Topology, type TopologyInterface, type TopologyNode } from './topology.ts';
 
 export type NodeState = 'DEFINED_ON_CORE' | 'STOPPED' | 'QUEUED' | 'STARTED' | 'BOOTED' | 'DISCONNECTED';
 export type ElementState = 'DEFINED_ON_CORE' | 'STOPPED' | 'STARTED';
@@ -59,6 +60,8 @@ export interface SimNode {
   computeId: string | null;
   vncKey: string | null;
   consoleKeys: string[];
+  /** What the device shows as its running configuration, set when it starts (null before). */
+  runningConfig: string | null;
 }
 
 export interface SimLink {
@@ -86,6 +89,24 @@ export interface SimLab {
   smartAnnotations: unknown[];
   /** Real-world seconds for this lab to boot: the slowest node's queue + boot time. */
   nominalBootSeconds: number;
+}
+
+/** `POST /labs/{id}/nodes` (NodeCreate). */
+export interface NewNode {
+  label: string;
+  node_definition: string;
+  x: number;
+  y: number;
+  image_definition?: string | null;
+  ram?: number | null;
+  cpus?: number | null;
+  cpu_limit?: number | null;
+  boot_disk_size?: number | null;
+  data_volume?: number | null;
+  hide_links?: boolean | null;
+  tags?: string[];
+  configuration?: TopologyNode['configuration'];
+  parameters?: Record<string, unknown> | null;
 }
 
 /** One outside port PATty serves for a running node. */
@@ -195,13 +216,7 @@ export class CmlEngine {
       links,
       annotations: topology.annotations,
       smartAnnotations: topology.smartAnnotations,
-      nominalBootSeconds: Math.max(
-        0,
-        ...nodes.map((n) => {
-          const t = definitionOf(n).timing;
-          return t.queueSeconds + t.bootSeconds;
-        }),
-      ),
+      nominalBootSeconds: nominalBootSeconds(nodes),
     };
     this.labs.set(labId, lab);
     return lab;
@@ -234,6 +249,7 @@ export class CmlEngine {
       computeId: null,
       vncKey: null,
       consoleKeys: [],
+      runningConfig: null,
     };
   }
 
@@ -310,6 +326,203 @@ export class CmlEngine {
       );
     }
     this.labs.delete(lab.id);
+  }
+
+  // ---- building a lab element by element (POST /labs, /nodes, /interfaces, /links) --------------
+
+  /** An empty lab (`POST /labs`), DEFINED_ON_CORE, in the current topology schema version. */
+  createLab(input: { title?: string; description?: string; notes?: string }): SimLab {
+    const created = new Date(this.now());
+    const lab: SimLab = {
+      id: randomUUID(),
+      title: input.title ?? defaultTitle(created),
+      description: input.description ?? '',
+      notes: input.notes ?? '',
+      version: '0.3.0',
+      created,
+      modified: created,
+      nodes: [],
+      links: [],
+      annotations: [],
+      smartAnnotations: [],
+      nominalBootSeconds: 0,
+    };
+    this.labs.set(lab.id, lab);
+    return lab;
+  }
+
+  /** `PATCH /labs/{id}`: title, description, notes. */
+  updateLab(lab: SimLab, patch: { title?: string; description?: string; notes?: string }): void {
+    if (patch.title !== undefined) lab.title = patch.title;
+    if (patch.description !== undefined) lab.description = patch.description;
+    if (patch.notes !== undefined) lab.notes = patch.notes;
+    lab.modified = new Date(this.now());
+  }
+
+  /**
+   * Adds a node (`POST /labs/{id}/nodes`), DEFINED_ON_CORE. With `populateInterfaces` it gets its
+   * definition's loopbacks and default number of physical interfaces, as CML does.
+   */
+  addNode(lab: SimLab, input: NewNode, populateInterfaces: boolean): SimNode {
+    const definition = findNodeDefinition(input.node_definition);
+    if (!definition) throw badRequest(`Node definition not found: "${input.node_definition}".`);
+    if (input.image_definition) {
+      const image = findImageDefinition(input.image_definition);
+      if (!image || image.nodeDefinitionId !== definition.id) {
+        throw badRequest(`Image definition not found for node definition "${definition.id}": "${input.image_definition}".`);
+      }
+    }
+    const node = this.createNode(lab.id, {
+      id: nextElementId('n', lab.nodes.map((n) => n.topologyId)),
+      label: input.label,
+      nodeDefinition: definition.id,
+      imageDefinition: input.image_definition ?? null,
+      x: input.x,
+      y: input.y,
+      ram: input.ram ?? null,
+      cpus: input.cpus ?? null,
+      cpuLimit: input.cpu_limit ?? null,
+      bootDiskSize: input.boot_disk_size ?? null,
+      dataVolume: input.data_volume ?? null,
+      hideLinks: input.hide_links ?? false,
+      tags: input.tags ?? [],
+      configuration: input.configuration,
+      parameters: input.parameters ?? {},
+      interfaces: [],
+    });
+    lab.nodes.push(node);
+    if (populateInterfaces) {
+      for (const label of definitionLoopbacks(definition)) this.pushInterface(lab, node, { label, type: 'loopback', slot: null });
+      for (let slot = 0; slot < Math.min(definition.defaultInterfaceCount, definition.physicalInterfaces.length); slot++) {
+        this.pushInterface(lab, node, { label: definition.physicalInterfaces[slot]!, type: 'physical', slot });
+      }
+    }
+    lab.nominalBootSeconds = nominalBootSeconds(lab.nodes);
+    lab.modified = new Date(this.now());
+    return node;
+  }
+
+  /** Removes a node with its interfaces and links (`DELETE /labs/{id}/nodes/{nid}`); it must be wiped. */
+  removeNode(lab: SimLab, node: SimNode): void {
+    if (node.state !== 'DEFINED_ON_CORE' || node.pending !== null) {
+      throw badRequest(`Node "${node.label}" has to be stopped and wiped before it can be deleted (it is ${node.pending?.op === 'wipe' ? 'being wiped' : node.state}).`);
+    }
+    lab.links = lab.links.filter((l) => l.nodeA !== node.id && l.nodeB !== node.id);
+    lab.nodes = lab.nodes.filter((n) => n !== node);
+    lab.nominalBootSeconds = nominalBootSeconds(lab.nodes);
+    lab.modified = new Date(this.now());
+  }
+
+  /**
+   * Creates physical interfaces on a node (`POST /labs/{id}/interfaces`). Without a slot, one more
+   * interface after the existing ones; with a slot, every missing one up to it, answering all of them
+   * from slot 0 (CML's bulk form). The node's physical configuration is locked once it has run.
+   */
+  addInterfaces(lab: SimLab, node: SimNode, slot: number | undefined, macAddress?: string | null): SimInterface | SimInterface[] {
+    if (node.state !== 'DEFINED_ON_CORE' || node.pending !== null) {
+      throw notFound(`Physical configuration of node "${node.label}" is locked: the node has to be wiped before interfaces are added.`);
+    }
+    const definition = definitionOf(node);
+    const physical = () => node.interfaces.filter((i) => i.type === 'physical');
+    const max = definition.physicalInterfaces.length;
+    const bySlot = (s: number) => physical().find((i) => i.slot === s);
+    const create = (s: number) => {
+      if (s >= max) {
+        throw badRequest(`Slot ${s} exceeds the ${max} physical interfaces of node definition "${definition.id}" (node "${node.label}").`);
+      }
+      return this.pushInterface(lab, node, { label: definition.physicalInterfaces[s]!, type: 'physical', slot: s, macAddress: macAddress ?? null });
+    };
+    lab.modified = new Date(this.now());
+    if (slot === undefined) {
+      const next = physical().reduce((m, i) => Math.max(m, (i.slot ?? -1) + 1), 0);
+      return create(next);
+    }
+    const result: SimInterface[] = [];
+    for (let s = 0; s <= slot; s++) result.push(bySlot(s) ?? create(s));
+    return result;
+  }
+
+  private pushInterface(
+    lab: SimLab,
+    node: SimNode,
+    spec: { label: string; type: 'physical' | 'loopback'; slot: number | null; macAddress?: string | null },
+  ): SimInterface {
+    const used = lab.nodes.flatMap((n) => n.interfaces.map((i) => i.topologyId));
+    const iface: SimInterface = {
+      id: randomUUID(),
+      topologyId: nextElementId('i', used),
+      label: spec.label,
+      type: spec.type,
+      slot: spec.slot,
+      macAddress: spec.macAddress ?? null,
+    };
+    node.interfaces.push(iface);
+    node.interfaces.sort((a, b) => Number(b.type === 'loopback') - Number(a.type === 'loopback') || (a.slot ?? -1) - (b.slot ?? -1));
+    return iface;
+  }
+
+  /** The interface with this id in the lab, with its node. */
+  findInterface(lab: SimLab, interfaceId: string): { node: SimNode; iface: SimInterface } | undefined {
+    for (const node of lab.nodes) {
+      const iface = node.interfaces.find((i) => i.id === interfaceId);
+      if (iface) return { node, iface };
+    }
+    return undefined;
+  }
+
+  /** The link that uses this interface, if any. */
+  linkOf(lab: SimLab, interfaceId: string): SimLink | undefined {
+    return lab.links.find((l) => l.interfaceA === interfaceId || l.interfaceB === interfaceId);
+  }
+
+  /** Connects two interfaces (`POST /labs/{id}/links` with `{src_int, dst_int}`). */
+  addLink(lab: SimLab, srcInterface: string, dstInterface: string): SimLink {
+    const a = this.findInterface(lab, srcInterface);
+    if (!a) throw notFound(`Interface not found: ${srcInterface}`);
+    const b = this.findInterface(lab, dstInterface);
+    if (!b) throw notFound(`Interface not found: ${dstInterface}`);
+    if (a.iface === b.iface) throw badRequest(`Cannot link interface ${srcInterface} to itself.`);
+    for (const end of [a, b]) {
+      if (end.iface.type !== 'physical') throw badRequest(`Interface "${end.iface.label}" of node "${end.node.label}" is a loopback and cannot be linked.`);
+      if (this.linkOf(lab, end.iface.id)) {
+        throw badRequest(`Interface "${end.iface.label}" of node "${end.node.label}" is already connected.`);
+      }
+    }
+    const link: SimLink = {
+      id: randomUUID(),
+      topologyId: nextElementId('l', lab.links.map((l) => l.topologyId)),
+      label: `${a.node.label}-${a.iface.label}<->${b.node.label}-${b.iface.label}`.slice(0, 128),
+      nodeA: a.node.id,
+      nodeB: b.node.id,
+      interfaceA: a.iface.id,
+      interfaceB: b.iface.id,
+      conditioning: undefined,
+    };
+    lab.links.push(link);
+    lab.modified = new Date(this.now());
+    return link;
+  }
+
+  /** `DELETE /labs/{id}/links/{lid}`. */
+  removeLink(lab: SimLab, link: SimLink): void {
+    lab.links = lab.links.filter((l) => l !== link);
+    lab.modified = new Date(this.now());
+  }
+
+  /**
+   * Copies the running configuration of a booted node into its `configuration` (what
+   * `PUT .../extract_configuration` does). Refused with 400 when the node is not BOOTED or its kind has
+   * no configuration.
+   */
+  extractConfiguration(lab: SimLab, node: SimNode): void {
+    if (!supportsConfigurationExtraction(node.nodeDefinition)) {
+      throw badRequest(`Node "${node.label}" (${node.nodeDefinition}) does not support configuration extraction.`);
+    }
+    if (node.state !== 'BOOTED' || node.runningConfig === null) {
+      throw badRequest(`Cannot extract the configuration of node "${node.label}": it is ${node.state}, not BOOTED.`);
+    }
+    node.configuration = withMainConfiguration(node.configuration, node.runningConfig) as TopologyNode['configuration'];
+    lab.modified = new Date(this.now());
   }
 
   startNode(lab: SimLab, node: SimNode): void {
@@ -508,6 +721,7 @@ export class CmlEngine {
       const definition = definitionOf(node);
       node.consoleKeys = Array.from({ length: definition.serialPorts }, () => randomUUID());
       node.vncKey = definition.vnc ? randomUUID() : null;
+      node.runningConfig = runningConfiguration(node);
       this.bindPatty(node);
       if (this.options.faults.shouldNeverBoot(node)) {
         node.pending = null; // stays STARTED ("Booting") for good: never converges
@@ -574,6 +788,25 @@ function definitionOf(node: SimNode): NodeDefinitionSpec {
   const definition = findNodeDefinition(node.nodeDefinition);
   if (!definition) throw new Error(`unknown node definition ${node.nodeDefinition}`);
   return definition;
+}
+
+/** Real-world seconds for a lab of these nodes to boot: the slowest node's queue + boot time. */
+function nominalBootSeconds(nodes: readonly SimNode[]): number {
+  return Math.max(
+    0,
+    ...nodes.map((n) => {
+      const t = definitionOf(n).timing;
+      return t.queueSeconds + t.bootSeconds;
+    }),
+  );
+}
+
+/** The first free topology id `<prefix><k>` (n0, i3, l1: CML's ids in a downloaded topology). */
+function nextElementId(prefix: string, used: readonly string[]): string {
+  const taken = new Set(used);
+  let k = 0;
+  while (taken.has(`${prefix}${k}`)) k += 1;
+  return `${prefix}${k}`;
 }
 
 /** A small seeded PRNG (mulberry32) for reproducible jitter. */

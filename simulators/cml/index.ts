@@ -118,6 +118,7 @@ export async function startCmlSimulator(options: CmlSimulatorOptions = {}): Prom
     faults,
     credentials: { username, password },
     owner: { id: randomUUID(), username, fullname: '' },
+    startedAt: new Date(),
     compute: {
       id: computeId,
       hostname,

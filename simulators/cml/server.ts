@@ -9,7 +9,7 @@ import type { Logger } from '../../core/logging.ts';
 import { handleOpsRequest, type OpsOptions } from '../../core/ops/ops-server.ts';
 import { NODE_DEFINITIONS, findNodeDefinition, imageDefinitionResponses, nodeDefinitionResponse, simplifiedNodeDefinitionResponse } from './catalog.ts';
 import type { TokenIssuer } from './auth.ts';
-import { bootProgress, isActive, type CmlEngine, type NodePatch, type SimLab, type SimNode } from './engine.ts';
+import { bootProgress, isActive, type CmlEngine, type NewNode, type NodePatch, type SimLab, type SimLink, type SimNode } from './engine.ts';
 import { CmlHttpError, badRequest, notFound } from './errors.ts';
 import { FaultRequestSchema, type CmlFaults } from './faults.ts';
 import type { Licensing } from './licensing.ts';
@@ -30,12 +30,18 @@ import {
 import { TopologyError, parseTopology, topologyToYaml } from './topology.ts';
 import {
   computeHostsView,
+  configurationMode,
+  interfaceView,
   labElementStateView,
+  labTilesView,
   labView,
   linkView,
   nodeView,
+  simulationStatsView,
   systemHealthView,
   systemStatsView,
+  topologyView,
+  usersView,
   type ComputeHost,
   type Owner,
 } from './views.ts';
@@ -51,6 +57,8 @@ export interface SimContext {
   faults: CmlFaults;
   credentials: { username: string; password: string };
   owner: Owner;
+  /** When the controller (and its only user) came to be. */
+  startedAt: Date;
   compute: ComputeHost;
   version: string;
   settings: { sessionTimeoutSeconds: number; bootMs: number };
@@ -62,6 +70,50 @@ export interface SimContext {
 const CredentialsSchema = z.object({ username: z.string().min(1).max(32), password: z.string() });
 const RegistrationSchema = z.object({ token: z.string(), reregister: z.boolean().default(false) });
 const nullableInt = (min: number, max: number) => z.number().int().min(min).max(max).nullable().optional();
+const uuid = z.string().regex(/^[\da-f]{8}-[\da-f]{4}-4[\da-f]{3}-[89ab][\da-f]{3}-[\da-f]{12}$/, 'a UUID4');
+const ConfigurationSchema = z.union([
+  z.string(),
+  z.null(),
+  z.array(z.object({ name: z.string().min(1).max(64), content: z.string().nullable().optional() }).strict()),
+  z.object({ name: z.string().min(1).max(64), content: z.string().nullable().optional() }).strict(),
+]);
+/** LabCreate (also the body of PATCH /labs/{id}). */
+const LabCreateSchema = z
+  .object({
+    title: z.string().min(1).max(64).optional(),
+    owner: uuid.optional(),
+    description: z.string().max(4096).optional(),
+    notes: z.string().max(32768).optional(),
+    groups: z.array(z.unknown()).optional(),
+    associations: z.unknown().optional(),
+  })
+  .strict();
+const NodeCreateSchema = z
+  .object({
+    x: z.number().int().min(-15000).max(15000),
+    y: z.number().int().min(-15000).max(15000),
+    label: z.string().min(1).max(128),
+    node_definition: z.string().min(1).max(250),
+    image_definition: z.string().min(1).max(250).nullable().optional(),
+    parameters: z.record(z.string(), z.unknown()).nullable().optional(),
+    ram: nullableInt(1, 1048576),
+    cpus: nullableInt(1, 128),
+    cpu_limit: nullableInt(20, 100),
+    boot_disk_size: nullableInt(0, 4096),
+    data_volume: nullableInt(0, 4096),
+    hide_links: z.boolean().nullable().optional(),
+    tags: z.array(z.string().max(64)).optional(),
+    configuration: ConfigurationSchema.optional(),
+  })
+  .strict();
+const InterfaceCreateSchema = z
+  .object({
+    node: uuid,
+    slot: z.number().int().min(0).max(128).optional(),
+    mac_address: z.string().regex(/^[a-fA-F\d]{2}(:[a-fA-F\d]{2}){5}$/).nullable().optional(),
+  })
+  .strict();
+const LinkCreateSchema = z.object({ src_int: uuid, dst_int: uuid }).strict();
 const NodePatchSchema = z
   .object({
     x: z.number().int().min(-15000).max(15000).optional(),
@@ -76,9 +128,7 @@ const NodePatchSchema = z
     boot_disk_size: nullableInt(0, 4096),
     data_volume: nullableInt(0, 4096),
     image_definition: z.string().min(1).max(250).nullable().optional(),
-    configuration: z
-      .union([z.string(), z.null(), z.array(z.object({ name: z.string(), content: z.string().nullable().optional() }))])
-      .optional(),
+    configuration: ConfigurationSchema.optional(),
     pinned_compute_id: z.string().nullable().optional(),
   })
   .strict();
@@ -102,6 +152,12 @@ function nodeOf(lab: SimLab, id: string | undefined, status: 400 | 404): SimNode
   const node = lab.nodes.find((n) => n.id === id);
   if (!node) throw new CmlHttpError(status, `Node not found: ${id}`);
   return node;
+}
+
+function linkOr404(lab: SimLab, id: string | undefined): SimLink {
+  const link = lab.links.find((l) => l.id === id);
+  if (!link) throw notFound(`Link not found: ${id}`);
+  return link;
 }
 
 /** The `/api/v0` routes. */
@@ -192,7 +248,26 @@ export function createApiRouter(ctx: SimContext): Router {
     }
   });
   router.add('GET', '/labs', () => json(engine.listLabs().map((l) => l.id)));
+  router.add('POST', '/labs', (rc) => {
+    const body = parseWith(LabCreateSchema, jsonBody(rc));
+    return json(labView(engine, engine.createLab(body), ctx.owner));
+  });
+  router.add('GET', '/populate_lab_tiles', () => json(labTilesView(engine, ctx.owner)));
+  router.add('GET', '/users', () => json(usersView(engine, ctx.owner, ctx.startedAt)));
   router.add('GET', '/labs/:labId', (rc) => json(labView(engine, labOr404(ctx, rc.params.labId), ctx.owner)));
+  router.add('PATCH', '/labs/:labId', (rc) => {
+    const lab = labOr404(ctx, rc.params.labId);
+    engine.updateLab(lab, parseWith(LabCreateSchema, jsonBody(rc)));
+    return json(labView(engine, lab, ctx.owner));
+  });
+  router.add('GET', '/labs/:labId/topology', (rc) =>
+    json(topologyView(engine, labOr404(ctx, rc.params.labId), ctx.owner, configurationMode(rc.query.get('exclude_configurations')))),
+  );
+  router.add('GET', '/labs/:labId/simulation_stats', (rc) => json(simulationStatsView(engine, labOr404(ctx, rc.params.labId), Date.now())));
+  router.add('GET', '/labs/:labId/resource_pools', (rc) => {
+    labOr404(ctx, rc.params.labId);
+    return json([]);
+  });
   router.add('DELETE', '/labs/:labId', (rc) => {
     engine.deleteLab(labOr404(ctx, rc.params.labId));
     return noContent();
@@ -221,15 +296,75 @@ export function createApiRouter(ctx: SimContext): Router {
     const lab = labOr404(ctx, rc.params.labId);
     return json(flag(rc.query, 'data') ? lab.links.map((l) => linkView(engine, lab, l)) : lab.links.map((l) => l.id));
   });
+  router.add('POST', '/labs/:labId/links', (rc) => {
+    const lab = labOr404(ctx, rc.params.labId);
+    const body = parseWith(LinkCreateSchema, jsonBody(rc));
+    return json({ id: engine.addLink(lab, body.src_int, body.dst_int).id });
+  });
+  router.add('GET', '/labs/:labId/links/:linkId', (rc) => {
+    const lab = labOr404(ctx, rc.params.labId);
+    return json(linkView(engine, lab, linkOr404(lab, rc.params.linkId)));
+  });
+  router.add('DELETE', '/labs/:labId/links/:linkId', (rc) => {
+    const lab = labOr404(ctx, rc.params.labId);
+    engine.removeLink(lab, linkOr404(lab, rc.params.linkId));
+    return noContent();
+  });
+
+  // -- interfaces -------------------------------------------------------------------------------
+  router.add('POST', '/labs/:labId/interfaces', (rc) => {
+    const lab = labOr404(ctx, rc.params.labId);
+    const body = parseWith(InterfaceCreateSchema, jsonBody(rc));
+    const node = nodeOf(lab, body.node, 404);
+    const created = engine.addInterfaces(lab, node, body.slot, body.mac_address);
+    const view = (i: (typeof node.interfaces)[number]) => interfaceView(engine, lab, node, i, { operational: false });
+    return json(Array.isArray(created) ? created.map(view) : view(created));
+  });
+  const interfaceOr404 = (lab: SimLab, id: string | undefined, status: 400 | 404 = 404) => {
+    const found = id === undefined ? undefined : engine.findInterface(lab, id);
+    if (!found) throw new CmlHttpError(status, `Interface not found: ${id}`);
+    return found;
+  };
+  router.add('GET', '/labs/:labId/interfaces/:interfaceId', (rc) => {
+    const lab = labOr404(ctx, rc.params.labId);
+    const { node, iface } = interfaceOr404(lab, rc.params.interfaceId);
+    return json(interfaceView(engine, lab, node, iface, { operational: flag(rc.query, 'operational') }));
+  });
+  router.add('GET', '/labs/:labId/interfaces/:interfaceId/state', (rc) => {
+    const lab = labOr404(ctx, rc.params.labId);
+    const { node, iface } = interfaceOr404(lab, rc.params.interfaceId, 400);
+    return json({ label: iface.label, state: engine.interfaceState(node) });
+  });
+  router.add('GET', '/labs/:labId/nodes/:nodeId/interfaces', (rc) => {
+    const lab = labOr404(ctx, rc.params.labId);
+    const node = nodeOf(lab, rc.params.nodeId, 404);
+    if (!flag(rc.query, 'data')) return json(node.interfaces.map((i) => i.id));
+    return json(node.interfaces.map((i) => interfaceView(engine, lab, node, i, { operational: flag(rc.query, 'operational') })));
+  });
 
   // -- nodes ------------------------------------------------------------------------------------
   const viewOptions = (rc: RequestContext) => ({
     operational: flag(rc.query, 'operational'),
-    excludeConfigurations: flag(rc.query, 'exclude_configurations'),
+    configurations: configurationMode(rc.query.get('exclude_configurations')),
   });
   router.add('GET', '/labs/:labId/nodes', (rc) => {
     const lab = labOr404(ctx, rc.params.labId);
     return json(flag(rc.query, 'data') ? lab.nodes.map((n) => nodeView(n, viewOptions(rc))) : lab.nodes.map((n) => n.id));
+  });
+  router.add('POST', '/labs/:labId/nodes', (rc) => {
+    const lab = labOr404(ctx, rc.params.labId);
+    const body = parseWith(NodeCreateSchema, jsonBody(rc)) as NewNode;
+    return json({ id: engine.addNode(lab, body, flag(rc.query, 'populate_interfaces')).id });
+  });
+  router.add('DELETE', '/labs/:labId/nodes/:nodeId', (rc) => {
+    const lab = labOr404(ctx, rc.params.labId);
+    engine.removeNode(lab, nodeOf(lab, rc.params.nodeId, 404));
+    return noContent();
+  });
+  router.add('PUT', '/labs/:labId/nodes/:nodeId/extract_configuration', (rc) => {
+    const lab = labOr404(ctx, rc.params.labId);
+    engine.extractConfiguration(lab, nodeOf(lab, rc.params.nodeId, 404));
+    return json({});
   });
   router.add('GET', '/labs/:labId/nodes/:nodeId', (rc) => {
     const lab = labOr404(ctx, rc.params.labId);
@@ -240,7 +375,7 @@ export function createApiRouter(ctx: SimContext): Router {
     const node = nodeOf(lab, rc.params.nodeId, 404);
     const patch = parseWith(NodePatchSchema, jsonBody(rc)) as NodePatch;
     engine.updateNode(lab, node, patch);
-    return json(nodeView(node, { operational: false, excludeConfigurations: false }));
+    return json(node.id);
   });
   router.add('GET', '/labs/:labId/nodes/:nodeId/state', (rc) => {
     const node = nodeOf(labOr404(ctx, rc.params.labId), rc.params.nodeId, 404);

@@ -101,7 +101,7 @@ describe('routing and errors', () => {
     const s = await start();
     const call = await login(s);
     expect(await call('GET', '/no_such_thing')).toMatchObject({ status: 404, json: { code: 404 } });
-    expect(await call('POST', '/labs')).toMatchObject({ status: 405, json: { code: 405 } });
+    expect(await call('PUT', '/labs')).toMatchObject({ status: 405, json: { code: 405 } });
     const missing = await call('GET', '/labs/90f84e38-a71c-4d57-8d90-00fa8a197385');
     expect(missing).toMatchObject({ status: 404, json: { code: 404, description: 'Lab not found: 90f84e38-a71c-4d57-8d90-00fa8a197385' } });
   });
@@ -133,7 +133,8 @@ describe('routing and errors', () => {
     const ram = await call('PATCH', `/labs/${id}/nodes/${nodeId}`, JSON.stringify({ ram: 1024 }));
     expect(ram).toMatchObject({ status: 400, json: { code: 400 } });
     const tags = await call('PATCH', `/labs/${id}/nodes/${nodeId}`, JSON.stringify({ tags: ['serial:4500'] }));
-    expect(tags).toMatchObject({ status: 200, json: { tags: ['serial:4500'] } });
+    expect(tags).toMatchObject({ status: 200, json: nodeId }); // CML 2.9 answers the node's id
+    expect((await call('GET', `/labs/${id}/nodes/${nodeId}`)).json).toMatchObject({ tags: ['serial:4500'] });
     expect((await call('GET', `/labs/${id}/nodes/${nodeId}/state`)).json).toEqual({ state: 'BOOTED', progress: 'Booted' });
     expect((await call('GET', `/labs/${id}/nodes/90f84e38-a71c-4d57-8d90-00fa8a197385/state`)).status).toBe(404);
   });

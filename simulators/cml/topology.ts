@@ -150,7 +150,7 @@ function describeIssues(error: z.ZodError): string {
 }
 
 /** Default CML title: "Lab at Mon 17:27 PM". */
-function defaultTitle(now: Date): string {
+export function defaultTitle(now: Date): string {
   const day = now.toLocaleDateString('en-US', { weekday: 'short', timeZone: 'UTC' });
   const hh = String(now.getUTCHours()).padStart(2, '0');
   const mm = String(now.getUTCMinutes()).padStart(2, '0');
