@@ -49,3 +49,15 @@ fi
 
 echo "[test-services] etcd: $(command -v etcd || echo /usr/bin/etcd)"
 echo "[test-services] ferretdb: $LCM_TOOLS_DIR/bin/ferretdb"
+
+# ---- CML's own Python client (virl2-client) for the CML simulator's third-party-client test -------
+# A venv outside the repository; simulators/cml/third-party-client.test.ts runs
+# simulators/cml/third-party-client.py with it. Idempotent: skipped when the pinned version is there.
+VIRL2_CLIENT_VERSION="2.9.1"
+VIRL2_VENV="${LCM_VIRL2_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/lcm-test/virl2-venv}"
+if ! "$VIRL2_VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('virl2-client') != '$VIRL2_CLIENT_VERSION')" >/dev/null 2>&1; then
+  echo "[test-services] installing virl2-client $VIRL2_CLIENT_VERSION into $VIRL2_VENV"
+  python3 -m venv "$VIRL2_VENV"
+  "$VIRL2_VENV/bin/python" -m pip install -q --disable-pip-version-check "virl2-client==$VIRL2_CLIENT_VERSION"
+fi
+echo "[test-services] virl2-client: $VIRL2_VENV"
