@@ -1,7 +1,7 @@
 import { pageRequest, toConnection } from '../../core/graphql/connections.ts';
 import { DateTimeScalar, JSONScalar } from '../../core/graphql/scalars.ts';
 import type { Resolvers } from './__generated__/resolvers-types.ts';
-import { allocatedCapacity, availableCapacity } from './domain/capacity.ts';
+import { allocatedCapacity, availableCapacity } from '../../core/domain/capacity.ts';
 import type { Worker } from './domain/model.ts';
 
 /** Thin resolvers: arguments → service call → result. */

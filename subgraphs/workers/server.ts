@@ -7,7 +7,7 @@ import { serveSubgraph, subgraphKit } from '../../core/subgraph/serve.ts';
 import { WorkerService } from './application/worker-service.ts';
 import { WorkerTemplateService } from './application/worker-template-service.ts';
 import { createContext } from './context.ts';
-import type { PortRange } from './domain/ports.ts';
+import type { PortRange } from '../../core/domain/tcp-ports.ts';
 import { WorkerRepository } from './infrastructure/worker-repository.ts';
 import { WorkerTemplateRepository } from './infrastructure/worker-template-repository.ts';
 import { resolvers } from './resolvers.ts';

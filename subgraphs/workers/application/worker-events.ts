@@ -1,4 +1,4 @@
-import { allocatedCapacity, availableCapacity } from '../domain/capacity.ts';
+import { allocatedCapacity, availableCapacity } from '../../../core/domain/capacity.ts';
 import type { Worker } from '../domain/model.ts';
 import { CoordinationKeys } from '../../../core/ports/coordination.ts';
 import type { Projection } from '../../../core/subgraph/change-publisher.ts';

@@ -8,8 +8,8 @@ import type { Page, PageRequest } from '../../../core/persistence/document-store
 import { subscribeIterator, type EventBus } from '../../../core/ports/event-bus.ts';
 import type { ChangePublisher } from '../../../core/subgraph/change-publisher.ts';
 import { reviveWorker, type Reservation, type Worker } from '../domain/model.ts';
-import type { CapacityRequest } from '../domain/placement.ts';
-import { DEFAULT_PORT_RANGE, type PortRange } from '../domain/ports.ts';
+import type { CapacityRequest } from '../../../core/domain/placement.ts';
+import { DEFAULT_PORT_RANGE, type PortRange } from '../../../core/domain/tcp-ports.ts';
 import {
   createWorker,
   normaliseWorkerRequest,

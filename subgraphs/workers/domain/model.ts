@@ -2,21 +2,12 @@
  * Domain types of the workers subgraph (the codegen `mappers`: `CmlWorker` → `Worker`,
  * `WorkerTemplate` → `WorkerTemplate`, `CapacityReservation` → `Reservation`).
  */
+import type { Capacity } from '../../../core/domain/capacity.ts';
 import type { LicenseType, WorkerStatus } from '../../../core/domain/enums.ts';
+import type { PortMapping } from '../../../core/domain/tcp-ports.ts';
 
-/** Resources of a worker or held by a session. `maxNodes` counts lab nodes. */
-export interface Capacity {
-  cpuCores: number;
-  memoryGb: number;
-  storageGb: number;
-  maxNodes: number;
-}
-
-/** A named port and the number it got on a worker. */
-export interface PortMapping {
-  name: string;
-  port: number;
-}
+export type { Capacity } from '../../../core/domain/capacity.ts';
+export type { PortMapping } from '../../../core/domain/tcp-ports.ts';
 
 /** Capacity and ports one session holds on a worker. */
 export interface Reservation {

@@ -7,7 +7,7 @@
 import { parse as parseYaml } from 'yaml';
 import { LicenseType, values } from '../../../core/domain/enums.ts';
 import { badInput } from '../../../core/errors.ts';
-import { checkCapacity, sameCapacity, type CapacityDimension } from './capacity.ts';
+import { checkCapacity, sameCapacity, type CapacityDimension } from '../../../core/domain/capacity.ts';
 import type { Capacity, WorkerTemplate } from './model.ts';
 
 /** A template as the YAML describes it (validated, canonical). */

@@ -2,11 +2,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LicenseType, WorkerStatus } from '../../../core/domain/enums.ts';
 import { ErrorCode, LcmError } from '../../../core/errors.ts';
-import { allocatedCapacity, availableCapacity, CAPACITY_DIMENSIONS, sumCapacity } from './capacity.ts';
+import { allocatedCapacity, availableCapacity, CAPACITY_DIMENSIONS, sumCapacity } from '../../../core/domain/capacity.ts';
 import type { Capacity, Worker, WorkerTemplate } from './model.ts';
 import { reviveWorker } from './model.ts';
-import { licenseSatisfies, placementRefusal } from './placement.ts';
-import { DEFAULT_PORT_RANGE, heldPorts, type PortRange } from './ports.ts';
+import { licenseSatisfies, placementRefusal } from '../../../core/domain/placement.ts';
+import { DEFAULT_PORT_RANGE, heldPorts, type PortRange } from '../../../core/domain/tcp-ports.ts';
 import {
   createWorker,
   normaliseWorkerRequest,

@@ -9,10 +9,10 @@ import { isIP } from 'node:net';
 import { LicenseType, WorkerStatus, values } from '../../../core/domain/enums.ts';
 import { workerStateMachine } from '../../../core/domain/worker-state-machine.ts';
 import { badInput, conflict, invalidTransition } from '../../../core/errors.ts';
-import { allocatedCapacity, checkCapacity, describeAmount, exceededDimension, sameCapacity } from './capacity.ts';
+import { allocatedCapacity, checkCapacity, describeAmount, exceededDimension, sameCapacity } from '../../../core/domain/capacity.ts';
 import type { Capacity, Reservation, Worker, WorkerTemplate } from './model.ts';
-import { placementRefusal, type CapacityRequest } from './placement.ts';
-import { DEFAULT_PORT_RANGE, heldPorts, lowestFreePorts, type PortRange } from './ports.ts';
+import { placementRefusal, type CapacityRequest } from '../../../core/domain/placement.ts';
+import { DEFAULT_PORT_RANGE, heldPorts, lowestFreePorts, type PortRange } from '../../../core/domain/tcp-ports.ts';
 
 /** The result of a command that may leave the worker as it was (no write, no event). */
 export interface WorkerUpdate {

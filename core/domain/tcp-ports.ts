@@ -1,8 +1,18 @@
 /**
- * Port allocation on a worker (research/lcm-domain.md §2.4): every session's ports come from one range
+ * TCP port allocation on a worker (research/lcm-domain.md §2.4): every session's ports come from one range
  * per worker (2000–9999 by default), lowest free port first, and no port is held twice.
  */
-import type { Worker } from './model.ts';
+
+/** A named port and the number it got on a worker. */
+export interface PortMapping {
+  name: string;
+  port: number;
+}
+
+/** What port allocation needs of a worker: the ports its reservations hold. */
+export interface PortHolder {
+  reservations: ReadonlyArray<{ ports: ReadonlyArray<Pick<PortMapping, 'port'>> }>;
+}
 
 /** An inclusive range of port numbers. */
 export interface PortRange {
@@ -13,7 +23,7 @@ export interface PortRange {
 export const DEFAULT_PORT_RANGE: Readonly<PortRange> = Object.freeze({ min: 2000, max: 9999 });
 
 /** Ports held by the worker's reservations. */
-export function heldPorts(worker: Pick<Worker, 'reservations'>): Set<number> {
+export function heldPorts(worker: PortHolder): Set<number> {
   const held = new Set<number>();
   for (const r of worker.reservations) for (const p of r.ports) held.add(p.port);
   return held;
@@ -22,7 +32,7 @@ export function heldPorts(worker: Pick<Worker, 'reservations'>): Set<number> {
 export const portRangeSize = (range: PortRange): number => range.max - range.min + 1;
 
 /** How many ports of the range are not held by any reservation. */
-export function freePortCount(worker: Pick<Worker, 'reservations'>, range: PortRange = DEFAULT_PORT_RANGE): number {
+export function freePortCount(worker: PortHolder, range: PortRange = DEFAULT_PORT_RANGE): number {
   let inRange = 0;
   for (const p of heldPorts(worker)) if (p >= range.min && p <= range.max) inRange += 1;
   return portRangeSize(range) - inRange;

@@ -1,13 +1,26 @@
 /**
  * Capacity arithmetic: what a worker declares, what its reservations hold, what is left, and whether
- * a request fits. Pure functions, shared by the reservation rules of the aggregate and usable by the
- * resource-scheduler's placement filter and scoring.
+ * a request fits. Pure functions, the one source of truth for the workers subgraph's reservation rules
+ * and the resource-scheduler's placement engine (core/domain/scheduling.ts).
  *
  * Capacities are floats (cores and GiB may be fractional). Sums are rounded to micro-units so that
  * adding and removing reservations never drifts (0.1 + 0.2 must fit in 0.3).
  */
-import { badInput } from '../../../core/errors.ts';
-import type { Capacity, Worker } from './model.ts';
+import { badInput } from '../errors.ts';
+
+/** Resources of a worker or held by a session. `maxNodes` counts lab nodes. */
+export interface Capacity {
+  cpuCores: number;
+  memoryGb: number;
+  storageGb: number;
+  maxNodes: number;
+}
+
+/** What capacity arithmetic needs of a worker: what it declares and what its reservations hold. */
+export interface CapacityHolder {
+  declaredCapacity: Capacity;
+  reservations: ReadonlyArray<{ capacity: Capacity }>;
+}
 
 /** The dimensions of a capacity, in the order they are checked and reported. */
 export const CAPACITY_DIMENSIONS = ['cpuCores', 'memoryGb', 'storageGb', 'maxNodes'] as const;
@@ -37,10 +50,10 @@ export const sumCapacity = (items: Iterable<Capacity>): Capacity => {
 };
 
 /** What the worker's reservations hold. */
-export const allocatedCapacity = (worker: Pick<Worker, 'reservations'>): Capacity => sumCapacity(worker.reservations.map((r) => r.capacity));
+export const allocatedCapacity = (worker: Pick<CapacityHolder, 'reservations'>): Capacity => sumCapacity(worker.reservations.map((r) => r.capacity));
 
 /** Declared minus allocated (never below zero on a dimension, should a declaration shrink). */
-export function availableCapacity(worker: Pick<Worker, 'reservations' | 'declaredCapacity'>): Capacity {
+export function availableCapacity(worker: CapacityHolder): Capacity {
   const left = subtractCapacity(worker.declaredCapacity, allocatedCapacity(worker));
   return {
     cpuCores: Math.max(0, left.cpuCores),
@@ -65,7 +78,7 @@ export const describeAmount = (dimension: CapacityDimension, amount: number): st
  * Bin-packing fill of a worker in [0, 1]: the mean share of declared CPU and memory that is allocated
  * (the original placement engine's score without its session bonus). Fuller workers score higher.
  */
-export function utilization(worker: Pick<Worker, 'reservations' | 'declaredCapacity'>): number {
+export function utilization(worker: CapacityHolder): number {
   const used = allocatedCapacity(worker);
   const share = (d: 'cpuCores' | 'memoryGb') => (worker.declaredCapacity[d] > 0 ? Math.min(1, used[d] / worker.declaredCapacity[d]) : 1);
   return (share('cpuCores') + share('memoryGb')) / 2;
