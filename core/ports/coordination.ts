@@ -166,6 +166,8 @@ export interface LeaderElection {
 /** The key layout under `/lcm/` (research/lcm-domain.md §6). */
 export const CoordinationKeys = {
   root: '/lcm/',
+  definitions: '/lcm/definitions/',
+  definitionStatus: (id: string) => `/lcm/definitions/${id}/status`,
   sessions: '/lcm/sessions/',
   sessionStatus: (id: string) => `/lcm/sessions/${id}/status`,
   session: (id: string) => `/lcm/sessions/${id}/`,

@@ -1,31 +1,16 @@
-import type { DefinitionStatus, LicenseType } from '../domain/enums.ts';
-import type { CollectionSpec } from '../persistence/document-store.ts';
+import type { DefinitionStatus } from '../domain/enums.ts';
 
 /**
- * The stored shape of a LabletDefinition. The definitions subgraph is its only writer; other
- * subgraphs may read it (the sessions subgraph checks a definition when a session is created).
+ * What the definitions subgraph publishes about each definition for the other subgraphs, at
+ * `/lcm/definitions/<id>/status` (`CoordinationKeys.definitionStatus`), after every saved change: the
+ * sessions subgraph checks it when a session is created and snapshots the version. One subgraph, one
+ * owner of its data: nobody else reads the definitions collection; the rest of a definition is reached
+ * through federation.
  */
-export interface DefinitionReadModel {
+export interface DefinitionStatusProjection {
   id: string;
-  revision: number;
   name: string;
   version: string;
-  labYaml: string;
-  resourceRequirements: { cpuCores: number; memoryGb: number; storageGb: number; nodeCount: number };
-  licenseAffinity: LicenseType[];
-  portTemplate: Array<{ name: string; protocol: string }>;
-  cmlRequirements: { minVersion: string | null; maxVersion: string | null; nodeDefinitions: string[] };
-  bootLeadTimeMinutes: number;
   status: DefinitionStatus;
-  deprecationReason: string | null;
-  createdAt: Date;
-  updatedAt: Date;
+  revision: number;
 }
-
-export const DEFINITIONS_COLLECTION: CollectionSpec = {
-  name: 'definitions',
-  indexes: [
-    { fields: ['name', 'version'], unique: true, description: 'name and version' },
-    { fields: ['status'] },
-  ],
-};

@@ -1,3 +1,5 @@
+import { MemoryCoordinationStore } from '../../core/adapters/memory/memory-coordination.ts';
+import { CoordinationKeys } from '../../core/ports/coordination.ts';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Scope } from '../../core/auth/identity.ts';
 import { LAB_YAML, onlyError, openStorage, startHarness, type Harness, type StorageKind } from '../../test/support/subgraph-harness.ts';
@@ -31,8 +33,9 @@ const input = (over: Record<string, unknown> = {}) => ({
 for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
   describe(`definitions subgraph over HTTP (${kind})`, () => {
     let h: Harness;
+    const coordination = new MemoryCoordinationStore();
     beforeAll(async () => {
-      h = await startHarness((deps) => startDefinitionsSubgraph(deps), await openStorage(kind, inject('mongoUri')));
+      h = await startHarness((deps) => startDefinitionsSubgraph(deps), await openStorage(kind, inject('mongoUri')), { coordination });
     });
     afterAll(() => h.close());
 
@@ -157,6 +160,22 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
       };
       expect(await trips(2)).toBe(1);
       expect(await trips(12)).toBe(1);
+    });
+    it('publishes what other subgraphs may know of a definition, and publishes it again at start', async () => {
+      const projection = async (id: string) => {
+        const kv = await coordination.get(CoordinationKeys.definitionStatus(id));
+        return kv ? (JSON.parse(kv.value) as Record<string, unknown>) : undefined;
+      };
+      const created = await h.call<{ createDefinition: { id: string; name: string } }>(CREATE, { input: input({ name: 'projected-lab', version: '9.0.0' }) });
+      const id = created.data?.createDefinition.id as string;
+      expect(await projection(id)).toEqual({ id, name: created.data?.createDefinition.name, version: '9.0.0', status: 'ACTIVE', revision: 1 });
+      await h.call(`mutation($id: ID!) { deprecateDefinition(id: $id, reason: "old") { id } }`, { id });
+      expect(await projection(id)).toMatchObject({ status: 'DEPRECATED', revision: 2 });
+      // A wiped coordination store: a restarted subgraph publishes every definition again.
+      await coordination.deletePrefix(CoordinationKeys.definitions);
+      const again = await startDefinitionsSubgraph({ ...h.deps, coordination });
+      await again.close();
+      expect(await projection(id)).toMatchObject({ id, status: 'DEPRECATED', revision: 2 });
     });
   });
 }

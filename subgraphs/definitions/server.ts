@@ -19,5 +19,6 @@ export async function startDefinitionsSubgraph(deps: SubgraphDeps, options: { po
     kit.publisher,
     deps.clock,
   );
+  await service.republishProjections(deps.coordination);
   return serveSubgraph(kit, deps, resolvers, (identity) => createContext(identity, service), options);
 }

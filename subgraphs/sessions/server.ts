@@ -14,7 +14,7 @@ export const SUBGRAPH_NAME: SubgraphName = 'sessions';
 export async function startSessionsSubgraph(deps: SubgraphDeps, options: { port?: number; host?: string } = {}): Promise<SubgraphServer> {
   const kit = subgraphKit(SUBGRAPH_NAME, deps);
   const repo = new SessionRepository(deps.storage);
-  const definitions = new DefinitionReader(deps.storage);
+  const definitions = new DefinitionReader(deps.coordination);
   await deps.storage.ensureIndexes();
   const service = new SessionService(
     repo,

@@ -7,9 +7,9 @@ import { DefinitionStatus } from '../../core/domain/enums.ts';
 import { EventTopic, type CloudEvent } from '../../core/events/cloudevent.ts';
 import { newId } from '../../core/ids.ts';
 import type { DocumentStore, Storage, StoredDocument } from '../../core/persistence/document-store.ts';
-import type { CoordinationStore } from '../../core/ports/coordination.ts';
-import { DEFINITIONS_COLLECTION, type DefinitionReadModel } from '../../core/read-models/definition.ts';
-import { LAB_YAML, onlyError, openStorage, startHarness, type CallOptions, type Harness, type StorageKind } from '../../test/support/subgraph-harness.ts';
+import { CoordinationKeys, type CoordinationStore } from '../../core/ports/coordination.ts';
+import type { DefinitionStatusProjection } from '../../core/read-models/definition.ts';
+import { onlyError, openStorage, startHarness, type CallOptions, type Harness, type StorageKind } from '../../test/support/subgraph-harness.ts';
 import { startSessionsSubgraph } from './server.ts';
 
 const SESSION = /* GraphQL */ `
@@ -137,6 +137,10 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
         return Promise.resolve({ revision: projections.size });
       },
       delete: (key: string) => Promise.resolve({ revision: 0, deleted: projections.delete(key) }),
+      get: (key: string) => {
+        const value = projections.get(key);
+        return Promise.resolve(value === undefined ? undefined : { key, value: JSON.stringify(value), createRevision: 1, modRevision: 1, version: 1 });
+      },
     } as unknown as CoordinationStore;
     const clients: Client[] = [];
 
@@ -150,27 +154,11 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
       await h.close();
     });
 
-    /** A definition written straight into the shared storage, as the definitions subgraph would. */
-    async function definition(status: DefinitionReadModel['status'] = DefinitionStatus.ACTIVE): Promise<DefinitionReadModel> {
-      const now = new Date();
+    /** A definition as the definitions subgraph publishes it (its status projection). */
+    async function definition(status: DefinitionStatusProjection['status'] = DefinitionStatus.ACTIVE): Promise<DefinitionStatusProjection> {
       const id = newId('def');
-      const def: DefinitionReadModel = {
-        id,
-        revision: 1,
-        name: `lab-${id}`,
-        version: '2.1.0',
-        labYaml: LAB_YAML,
-        resourceRequirements: { cpuCores: 2, memoryGb: 4, storageGb: 10, nodeCount: 2 },
-        licenseAffinity: [],
-        portTemplate: [{ name: 'r1-serial', protocol: 'serial' }],
-        cmlRequirements: { minVersion: null, maxVersion: null, nodeDefinitions: ['iosv'] },
-        bootLeadTimeMinutes: 35,
-        status,
-        deprecationReason: status === DefinitionStatus.ACTIVE ? null : 'replaced',
-        createdAt: now,
-        updatedAt: now,
-      };
-      await h.deps.storage.collection<DefinitionReadModel>(DEFINITIONS_COLLECTION).insert(def);
+      const def: DefinitionStatusProjection = { id, revision: 1, name: `lab-${id}`, version: '2.1.0', status };
+      projections.set(CoordinationKeys.definitionStatus(id), def);
       return def;
     }
 

@@ -3,10 +3,21 @@ import { EventTopic } from '../../../core/events/cloudevent.ts';
 import { newId } from '../../../core/ids.ts';
 import { notFound } from '../../../core/errors.ts';
 import type { ChangePublisher } from '../../../core/subgraph/change-publisher.ts';
-import type { Page, PageRequest } from '../../../core/persistence/document-store.ts';
+import { CoordinationKeys, type CoordinationStore } from '../../../core/ports/coordination.ts';
+import type { DefinitionStatusProjection } from '../../../core/read-models/definition.ts';
+import { encodeCursor, type Page, type PageRequest } from '../../../core/persistence/document-store.ts';
 import { createDefinition, deprecateDefinition, type NewDefinition } from '../domain/definition.ts';
 import type { Definition } from '../domain/model.ts';
 import type { DefinitionFilter, DefinitionRepository } from '../infrastructure/definition-repository.ts';
+
+/** What the other subgraphs may know of a definition (see `DefinitionStatusProjection`). */
+export const definitionProjection = (def: Definition): DefinitionStatusProjection => ({
+  id: def.id,
+  name: def.name,
+  version: def.version,
+  status: def.status,
+  revision: def.revision,
+});
 
 /** Use cases of the definitions subgraph: authorise → aggregate → save → publish. */
 export class DefinitionService {
@@ -59,7 +70,26 @@ export class DefinitionService {
       data: def,
       revision: def.revision,
       actor,
-      projections: [],
+      projections: [{ key: CoordinationKeys.definitionStatus(def.id), value: definitionProjection(def) }],
     });
+  }
+
+  /**
+   * Write the projection of every definition (at start): definitions saved before the projection
+   * existed, or whose projection was lost with a wiped coordination store, become visible again.
+   */
+  async republishProjections(coordination: CoordinationStore | undefined): Promise<number> {
+    if (!coordination) return 0;
+    let count = 0;
+    for (let after: string | undefined; ; ) {
+      const page = await this.repo.page({}, { first: 500, ...(after ? { after } : {}) });
+      for (const def of page.items) {
+        await coordination.put(CoordinationKeys.definitionStatus(def.id), JSON.stringify(definitionProjection(def)));
+        count += 1;
+      }
+      const last = page.items.at(-1);
+      if (!page.hasNextPage || !last) return count;
+      after = encodeCursor(last.id);
+    }
   }
 }

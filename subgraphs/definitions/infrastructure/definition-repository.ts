@@ -1,11 +1,18 @@
-import { DEFINITIONS_COLLECTION } from '../../../core/read-models/definition.ts';
-import type { Condition, DocumentStore, Page, PageRequest, Storage } from '../../../core/persistence/document-store.ts';
+import type { CollectionSpec, Condition, DocumentStore, Page, PageRequest, Storage } from '../../../core/persistence/document-store.ts';
 import type { Definition } from '../domain/model.ts';
 
 export interface DefinitionFilter {
   name?: string | null;
   statuses?: readonly string[] | null;
 }
+
+export const DEFINITIONS_COLLECTION: CollectionSpec = {
+  name: 'definitions',
+  indexes: [
+    { fields: ['name', 'version'], unique: true, description: 'name and version' },
+    { fields: ['status'] },
+  ],
+};
 
 /** Definitions on the document store: unique (name, version), indexed status. */
 export class DefinitionRepository {

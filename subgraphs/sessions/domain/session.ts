@@ -7,7 +7,7 @@ import {
 } from '../../../core/domain/enums.ts';
 import { sessionStateMachine } from '../../../core/domain/session-state-machine.ts';
 import { badInput, conflict, ErrorCode, invalidTransition, LcmError, notFound } from '../../../core/errors.ts';
-import type { DefinitionReadModel } from '../../../core/read-models/definition.ts';
+import type { DefinitionStatusProjection } from '../../../core/read-models/definition.ts';
 import type {
   GradingSession,
   PipelineProgress,
@@ -32,7 +32,7 @@ export interface ChangeContext {
 }
 
 /** What the definition must tell about itself for a session to be created from it. */
-export type DefinitionSnapshot = Pick<DefinitionReadModel, 'id' | 'version' | 'status'>;
+export type DefinitionSnapshot = Pick<DefinitionStatusProjection, 'id' | 'version' | 'status'>;
 
 export interface NewSession {
   definitionId: string;

@@ -1,19 +1,24 @@
-import { DEFINITIONS_COLLECTION, type DefinitionReadModel } from '../../../core/read-models/definition.ts';
-import type { DocumentStore, Storage } from '../../../core/persistence/document-store.ts';
+import { CoordinationKeys, type CoordinationStore } from '../../../core/ports/coordination.ts';
+import type { DefinitionStatusProjection } from '../../../core/read-models/definition.ts';
 
 /**
- * Read-only access to the definitions the definitions subgraph writes (same database): the sessions
- * subgraph checks that a definition exists and is ACTIVE when a session is created, and snapshots its
- * version. It never writes them.
+ * What the sessions subgraph knows of definitions: the projection the definitions subgraph publishes
+ * (`/lcm/definitions/<id>/status`), read when a session is created (it must exist and be ACTIVE; its
+ * version is snapshotted). The definitions collection is the definitions subgraph's alone. Without a
+ * coordination store (a lone `lcm subgraph sessions` without etcd) no definition is known.
  */
 export class DefinitionReader {
-  private readonly store: Pick<DocumentStore<DefinitionReadModel>, 'get'>;
+  constructor(private readonly coordination: CoordinationStore | undefined) {}
 
-  constructor(storage: Storage) {
-    this.store = storage.collection<DefinitionReadModel>(DEFINITIONS_COLLECTION);
-  }
-
-  get(id: string): Promise<DefinitionReadModel | undefined> {
-    return this.store.get(id);
+  async get(id: string): Promise<DefinitionStatusProjection | undefined> {
+    const kv = await this.coordination?.get(CoordinationKeys.definitionStatus(id));
+    if (!kv) return undefined;
+    try {
+      const p = JSON.parse(kv.value) as Partial<DefinitionStatusProjection>;
+      if (typeof p.id !== 'string' || typeof p.version !== 'string' || typeof p.status !== 'string') return undefined;
+      return { id: p.id, name: String(p.name ?? ''), version: p.version, status: p.status, revision: Number(p.revision ?? 0) };
+    } catch {
+      return undefined;
+    }
   }
 }
