@@ -33,7 +33,9 @@ import {
   LabElementStateSchema,
   LabSchema,
   LabStateSchema,
+  LabTopologySchema,
   LicensingStatusSchema,
+  NodeConfigurationSchema,
   NodeDefinitionSchema,
   NodeSchema,
   SystemHealthSchema,
@@ -45,6 +47,7 @@ import {
   type CmlLab,
   type CmlLabElementState,
   type CmlLabState,
+  type CmlLabTopology,
   type CmlLicensingStatus,
   type CmlNode,
   type CmlNodeDefinition,
@@ -105,6 +108,8 @@ interface CallSpec<T> {
   idempotent?: boolean;
   /** Overrides the client's retry count. */
   retries?: number;
+  /** Overrides the client's per-attempt timeout. */
+  timeoutMs?: number;
   signal?: AbortSignal;
 }
 
@@ -356,9 +361,23 @@ export class CmlClient {
     return this.call({ method: 'GET', path: `/labs/${enc(labId)}/lab_element_state`, schema: LabElementStateSchema, signal });
   }
 
-  /** The topology of the lab as YAML. */
+  /** The topology of the lab as YAML (the import format: it can be imported again). */
   downloadLab(labId: string, signal?: AbortSignal): Promise<string> {
     return this.call({ method: 'GET', path: `/labs/${enc(labId)}/download`, schema: z.string(), responseText: true, signal });
+  }
+
+  /**
+   * The lab's topology with the server's ids (`GET /labs/{id}/topology`): nodes with their definition
+   * and the text of their main configuration, their interfaces, and the links between interfaces.
+   */
+  labTopology(labId: string, signal?: AbortSignal): Promise<CmlLabTopology> {
+    return this.call({
+      method: 'GET',
+      path: `/labs/${enc(labId)}/topology`,
+      query: { exclude_configurations: false },
+      schema: LabTopologySchema,
+      signal,
+    });
   }
 
   /**
@@ -421,17 +440,42 @@ export class CmlClient {
 
   /**
    * Replaces a node's tags (PATty port tags included); they take effect when the node next starts.
-   * Returns the updated node.
+   * Returns the updated node (CML 2.9 answers the PATCH with the node's id only, so it is read back).
    */
-  updateNodeTags(labId: string, nodeId: string, tags: readonly string[], signal?: AbortSignal): Promise<CmlNode> {
-    return this.call({
-      method: 'PATCH',
-      path: `/labs/${enc(labId)}/nodes/${enc(nodeId)}`,
-      json: { tags },
-      schema: NodeSchema,
-      idempotent: true,
+  async updateNodeTags(labId: string, nodeId: string, tags: readonly string[], signal?: AbortSignal): Promise<CmlNode> {
+    await this.call({ method: 'PATCH', path: `/labs/${enc(labId)}/nodes/${enc(nodeId)}`, json: { tags }, idempotent: true, signal });
+    return this.getNode(labId, nodeId, signal);
+  }
+
+  /**
+   * Copies the running configuration of a BOOTED node into the node's `configuration`
+   * (`PUT /labs/{id}/nodes/{nid}/extract_configuration`); read it with `nodeConfiguration`, or with the
+   * lab in `downloadLab`. A node that is not running, or whose kind has no configuration (external
+   * connectors, unmanaged switches), gets a 400 `CmlApiError` (`isBadRequest`). A real controller reads
+   * the configuration over the node's console, so each attempt may take up to two minutes.
+   */
+  async extractConfiguration(labId: string, nodeId: string, signal?: AbortSignal): Promise<void> {
+    await this.call({
+      method: 'PUT',
+      path: `/labs/${enc(labId)}/nodes/${enc(nodeId)}/extract_configuration`,
+      timeoutMs: Math.max(this.timeoutMs, 120_000),
       signal,
     });
+  }
+
+  /**
+   * The text of a node's main configuration (its day-0 configuration, or what `extractConfiguration`
+   * copied there), or null when it has none. Reads the node with `exclude_configurations=false`.
+   */
+  async nodeConfiguration(labId: string, nodeId: string, signal?: AbortSignal): Promise<string | null> {
+    const node = await this.call({
+      method: 'GET',
+      path: `/labs/${enc(labId)}/nodes/${enc(nodeId)}`,
+      query: { exclude_configurations: false },
+      schema: NodeConfigurationSchema,
+      signal,
+    });
+    return node.configuration;
   }
 
   /** How each node of the lab is reached from outside (ports from `serial:`/`vnc:`/`pat:` tags). */
@@ -469,7 +513,7 @@ export class CmlClient {
         response = await this.exchange(spec, token);
       } catch (e) {
         if (spec.signal?.aborted) throw spec.signal.reason;
-        const failure = classifyFailure(e, this.timeoutMs);
+        const failure = classifyFailure(e, spec.timeoutMs ?? this.timeoutMs);
         const retryable = failure.phase === 'connect' || (failure.phase === 'transfer' && idempotent);
         if (retryable && attempt < retries) {
           this.logger.debug({ method: spec.method, path: spec.path, reason: failure.reason, attempt }, 'CML request failed; retrying');
@@ -514,7 +558,7 @@ export class CmlClient {
       body = spec.text.body;
       if (spec.text.contentType) headers['content-type'] = spec.text.contentType;
     }
-    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const timeout = AbortSignal.timeout(spec.timeoutMs ?? this.timeoutMs);
     const signal = spec.signal ? AbortSignal.any([spec.signal, timeout]) : timeout;
     const res = await request(url, { method: spec.method, headers, body, dispatcher: this.dispatcher, signal });
     return { status: res.statusCode, body: await res.body.text() };

@@ -28,6 +28,7 @@ export type {
   CmlLab,
   CmlLabElementState,
   CmlLabState,
+  CmlLabTopology,
   CmlLicensingStatus,
   CmlNode,
   CmlNodeDefinition,

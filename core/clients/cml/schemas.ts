@@ -165,3 +165,98 @@ export const LabElementStateSchema = z.looseObject({
   interfaces: z.record(z.string(), z.string()).default({}),
 });
 export type CmlLabElementState = z.infer<typeof LabElementStateSchema>;
+
+/** One configuration file of a node (CML 2.7+ named configurations). */
+const ConfigurationFileSchema = z.looseObject({ name: z.string(), content: z.string().nullable().optional() });
+
+/**
+ * A node's `configuration` as CML returns it (the main file's text, a single file, or every file) reduced
+ * to the text of the main configuration: the file named "Main", else the first one; null when none.
+ */
+export const MainConfigurationSchema = z
+  .union([z.string(), z.null(), z.array(ConfigurationFileSchema), ConfigurationFileSchema])
+  .optional()
+  .transform((c): string | null => {
+    if (c === undefined || c === null) return null;
+    if (typeof c === 'string') return c;
+    const file = Array.isArray(c) ? (c.find((f) => f.name === 'Main') ?? c[0]) : c;
+    return file?.content ?? null;
+  });
+
+/** A node read with its configuration (`GET /labs/{id}/nodes/{nid}?exclude_configurations=false`). */
+export const NodeConfigurationSchema = z.looseObject({ id: z.string(), configuration: MainConfigurationSchema });
+
+const TopologyInterfaceSchema = z.looseObject({
+  id: z.string(),
+  label: z.string().optional(),
+  type: z.string().optional(),
+  slot: z.number().nullable().optional(),
+});
+
+/** `GET /labs/{id}/topology` (TopologyResponse), reduced to what the control plane reads. */
+export const LabTopologySchema = z
+  .looseObject({
+    lab: z.looseObject({
+      version: z.string().optional(),
+      title: z.string().optional(),
+      description: z.string().optional(),
+      notes: z.string().optional(),
+    }),
+    nodes: z.array(
+      z.looseObject({
+        id: z.string(),
+        label: z.string(),
+        node_definition: z.string(),
+        configuration: MainConfigurationSchema,
+        tags: z.array(z.string()).nullable().optional(),
+        interfaces: z.array(TopologyInterfaceSchema).nullable().optional(),
+      }),
+    ),
+    links: z.array(
+      z.looseObject({
+        id: z.string(),
+        interface_a: z.string(),
+        interface_b: z.string(),
+        node_a: z.string().optional(),
+        node_b: z.string().optional(),
+        label: z.string().nullable().optional(),
+      }),
+    ),
+  })
+  .transform((t): CmlLabTopology => {
+    const nodeOfInterface = new Map<string, string>();
+    const nodes = t.nodes.map((n) => {
+      const interfaces = (n.interfaces ?? []).map((i) => {
+        nodeOfInterface.set(i.id, n.id);
+        return { id: i.id, label: i.label ?? i.id, type: i.type ?? 'physical', slot: i.slot ?? null };
+      });
+      return { id: n.id, label: n.label, node_definition: n.node_definition, configuration: n.configuration, tags: n.tags ?? [], interfaces };
+    });
+    return {
+      lab: { title: t.lab.title ?? '', description: t.lab.description ?? '', notes: t.lab.notes ?? '', version: t.lab.version ?? null },
+      nodes,
+      links: t.links.map((l) => ({
+        id: l.id,
+        label: l.label ?? null,
+        interface_a: l.interface_a,
+        interface_b: l.interface_b,
+        node_a: l.node_a ?? nodeOfInterface.get(l.interface_a) ?? null,
+        node_b: l.node_b ?? nodeOfInterface.get(l.interface_b) ?? null,
+      })),
+    };
+  });
+
+/** A lab's topology as the control plane sees it: server ids, nodes with their main configuration, links. */
+export interface CmlLabTopology {
+  lab: { title: string; description: string; notes: string; version: string | null };
+  nodes: Array<{
+    id: string;
+    label: string;
+    node_definition: string;
+    /** Text of the main configuration, null when the node has none. */
+    configuration: string | null;
+    tags: string[];
+    interfaces: Array<{ id: string; label: string; type: 'physical' | 'loopback' | (string & {}); slot: number | null }>;
+  }>;
+  links: Array<{ id: string; label: string | null; interface_a: string; interface_b: string; node_a: string | null; node_b: string | null }>;
+}
