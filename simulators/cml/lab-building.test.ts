@@ -73,7 +73,7 @@ describe('labs', () => {
     expect(await call('PATCH', '/labs/90f84e38-a71c-4d57-8d90-00fa8a197385', { title: 'x' })).toMatchObject({ status: 404, json: { code: 404 } });
   });
 
-  it('lists labs with their data on /populate_lab_tiles and the only user on /users', async () => {
+  it('lists labs with their data on /populate_lab_tiles, the only user on /users, and no resource pools', async () => {
     const call = await start();
     const { labId } = await buildTwoRouters(call);
     const tiles = (await call('GET', '/populate_lab_tiles')).json;
@@ -82,6 +82,10 @@ describe('labs', () => {
     const users = (await call('GET', '/users')).json;
     expect(users).toEqual([expect.objectContaining({ username: 'admin', admin: true, labs: [labId] })]);
     expect(users[0].id).toBe((await call('GET', `/labs/${labId}`)).json.owner);
+    // no resource pools and no snooped layer-3 addresses in a simulator without a network
+    expect((await call('GET', '/resource_pools?data=true')).json).toEqual([]);
+    expect((await call('GET', `/labs/${labId}/resource_pools`)).json).toEqual([]);
+    expect((await call('GET', `/labs/${labId}/layer3_addresses`)).json).toEqual({});
   });
 });
 

@@ -207,6 +207,7 @@ export function createApiRouter(ctx: SimContext): Router {
   router.add('GET', '/system_stats', () => json(systemStatsView(engine, ctx.compute)));
   router.add('GET', '/system_health', () => json(systemHealthView(ctx.compute, ctx.licensing)));
   router.add('GET', '/system/compute_hosts', () => json(computeHostsView(ctx.compute)));
+  router.add('GET', '/resource_pools', () => json([])); // no resource pools: one user, one compute
 
   // -- licensing --------------------------------------------------------------------------------
   const runningLicensed = () => engine.allNodes().filter((n) => isActive(n) && findNodeDefinition(n.nodeDefinition)?.licensed).length;
@@ -267,6 +268,12 @@ export function createApiRouter(ctx: SimContext): Router {
   router.add('GET', '/labs/:labId/resource_pools', (rc) => {
     labOr404(ctx, rc.params.labId);
     return json([]);
+  });
+  // The addresses CML learns by snooping DHCP of nodes bridged to an external connector: the simulator
+  // runs no network, so it has learnt none.
+  router.add('GET', '/labs/:labId/layer3_addresses', (rc) => {
+    labOr404(ctx, rc.params.labId);
+    return json({});
   });
   router.add('DELETE', '/labs/:labId', (rc) => {
     engine.deleteLab(labOr404(ctx, rc.params.labId));
@@ -376,6 +383,10 @@ export function createApiRouter(ctx: SimContext): Router {
     const patch = parseWith(NodePatchSchema, jsonBody(rc)) as NodePatch;
     engine.updateNode(lab, node, patch);
     return json(node.id);
+  });
+  router.add('GET', '/labs/:labId/nodes/:nodeId/layer3_addresses', (rc) => {
+    const node = nodeOf(labOr404(ctx, rc.params.labId), rc.params.nodeId, 404);
+    return json({ name: node.label, interfaces: {} });
   });
   router.add('GET', '/labs/:labId/nodes/:nodeId/state', (rc) => {
     const node = nodeOf(labOr404(ctx, rc.params.labId), rc.params.nodeId, 404);

@@ -74,8 +74,9 @@ def main(url: str, username: str, password: str) -> dict:
     out["lab_state"] = lab.state()
     out["node_states"] = {n.label: n.state for n in lab.nodes()}
     out["link_state"] = link.state
-    lab.sync_statistics()
+    lab.sync(topology_only=False)  # topology, statistics, layer-3 addresses, operational data
     out["cpu_usage"] = {n.label: n.cpu_usage for n in lab.nodes()}
+    out["consoles"] = {n.label: len(n.operational.get("serial_consoles") or []) for n in lab.nodes()}
 
     # -- extract the running configuration and read it back --------------------------------------
     r1.extract_configuration()

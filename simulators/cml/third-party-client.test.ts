@@ -33,6 +33,7 @@ interface ScriptOutput {
   node_states: Record<string, string>;
   link_state: string;
   cpu_usage: Record<string, number>;
+  consoles: Record<string, number>;
   configuration: Record<string, string>;
   joined: { id: string; nodes: string[]; links: number; r1_configuration: string } | null;
   download: string;
@@ -109,6 +110,7 @@ describe('virl2-client, CML\'s own Python client, against the simulator', () => 
 
     expect(out).toMatchObject({ converged: true, lab_state: 'STARTED', node_states: { r1: 'BOOTED', r2: 'BOOTED' }, link_state: 'STARTED' });
     expect(out.cpu_usage.r1).toBeGreaterThan(0);
+    expect(out.consoles).toEqual({ r1: 2, r2: 2 });
 
     const r1 = out.configuration.r1!;
     expect(r1).toMatch(/^hostname r1$/m);
