@@ -1,0 +1,401 @@
+/**
+ * The resource-scheduler's placement engine (DESIGN.md §4): pure, no I/O. Given the PENDING sessions
+ * (with what their definitions require), the workers and the worker templates, it decides
+ *   - which eligible sessions go on which RUNNING worker (filter with the workers' own reservation
+ *     rules + the CML requirements, score for bin-packing: fuller workers first), placing the sessions
+ *     one by one on a local copy of the workers so that one cycle packs many sessions;
+ *   - which sessions will fit on capacity already being provisioned (workers PENDING, PROVISIONING,
+ *     STARTING), first-fit-decreasing, so nothing is asked twice;
+ *   - which new workers to ask for the rest: first-fit-decreasing onto new bins, each bin of the
+ *     template with the lowest cost per session it would hold (for one session: the cheapest template
+ *     that fits), so a burst of N sessions asks for what N needs, not N workers;
+ *   - which sessions fit no enabled template at all, which are not yet within their boot lead time
+ *     (and when they will be), and which saw their timeslot end while still PENDING.
+ * `explainPlacement` is the same engine for one session, with every worker's verdict (placementPlan).
+ */
+import { allocatedCapacity, CAPACITY_DIMENSIONS, describeAmount, exceededDimension, type Capacity, type CapacityDimension } from './capacity.ts';
+import { WorkerStatus, type LicenseType } from './enums.ts';
+import {
+  cmlRefusal,
+  licenseSatisfies,
+  placementRefusal,
+  type CapacityRequest,
+  type CmlRequirements,
+  type PlacementRefusal,
+  type PlacementWorker,
+} from './placement.ts';
+import { DEFAULT_PORT_RANGE, heldPorts, lowestFreePorts, portRangeSize, type PortRange } from './tcp-ports.ts';
+import { WORKER_ACCEPTS_SESSIONS, WORKER_COMING_UP } from './worker-state-machine.ts';
+
+/** A PENDING session and what its definition asks of a worker. */
+export interface SessionDemand {
+  sessionId: string;
+  createdAt?: Date | null;
+  timeslotStart: Date | null;
+  timeslotEnd: Date | null;
+  /** Placed no earlier than this many minutes before `timeslotStart`. */
+  bootLeadTimeMinutes: number;
+  /** `maxNodes` = the definition's node count. */
+  capacity: Capacity;
+  portNames: readonly string[];
+  licenseAffinity: readonly LicenseType[];
+  cmlRequirements: CmlRequirements | null;
+}
+
+/** A worker as the scheduler sees it. */
+export interface SchedulingWorker extends PlacementWorker {
+  templateName: string;
+}
+
+/** A template new workers can be provisioned from. */
+export interface TemplateOffer {
+  name: string;
+  capacity: Capacity;
+  licenseType: LicenseType;
+  costPerHour: number;
+  enabled: boolean;
+}
+
+export interface SchedulingInput {
+  now: Date;
+  sessions: readonly SessionDemand[];
+  workers: readonly SchedulingWorker[];
+  templates: readonly TemplateOffer[];
+  portRange?: PortRange;
+}
+
+export interface Placement {
+  sessionId: string;
+  workerId: string;
+  score: number;
+}
+
+export interface ScaleUpRequest {
+  templateName: string;
+  /** The sessions this new worker is for (first-fit-decreasing). */
+  sessionIds: string[];
+}
+
+export interface SchedulingPlan {
+  /** Eligible sessions and the RUNNING worker each goes on, in placement order. */
+  placements: Placement[];
+  /** Eligible sessions that will fit on a worker already coming up: nothing to ask. */
+  awaitingCapacity: Array<{ sessionId: string; workerId: string }>;
+  /** New workers to request. */
+  scaleUp: ScaleUpRequest[];
+  /** Eligible sessions that fit no enabled template: they stay PENDING, with this reason. */
+  unplaceable: Array<{ sessionId: string; reason: string }>;
+  /** Sessions whose timeslot starts later than their boot lead time from now. */
+  notYetEligible: Array<{ sessionId: string; eligibleAt: Date }>;
+  /** PENDING sessions whose timeslot has ended: nothing can be placed any more. */
+  expired: Array<{ sessionId: string; reason: string }>;
+  /** When the next not-yet-eligible session becomes eligible. */
+  nextWakeAt: Date | undefined;
+}
+
+/** When a session may be placed: `bootLeadTimeMinutes` before its timeslot, or now without one. */
+export function eligibleAt(session: Pick<SessionDemand, 'timeslotStart' | 'bootLeadTimeMinutes'>): Date | undefined {
+  if (!session.timeslotStart) return undefined;
+  return new Date(session.timeslotStart.getTime() - session.bootLeadTimeMinutes * 60_000);
+}
+
+/** The reservation request a session makes (what `reserveCapacity` is sent, plus its CML needs). */
+export function capacityRequestOf(session: SessionDemand): CapacityRequest {
+  return {
+    sessionId: session.sessionId,
+    capacity: session.capacity,
+    portNames: session.portNames,
+    licenseAffinity: session.licenseAffinity,
+    cmlRequirements: session.cmlRequirements,
+  };
+}
+
+/** Whether the worker takes new sessions now (RUNNING, and meant to stay so). */
+export const acceptsSessions = (w: Pick<PlacementWorker, 'status' | 'desiredStatus'>): boolean =>
+  WORKER_ACCEPTS_SESSIONS.has(w.status) && w.desiredStatus === WorkerStatus.RUNNING;
+
+/** Whether the worker is being provisioned to take sessions soon. */
+export const comingUp = (w: Pick<PlacementWorker, 'status' | 'desiredStatus'>): boolean =>
+  WORKER_COMING_UP.has(w.status) && w.desiredStatus === WorkerStatus.RUNNING;
+
+/**
+ * Bin-packing score in [0, 1] of putting `capacity` on `worker`: the mean fill over the declared
+ * dimensions after the placement (Kubernetes' MostAllocated), so the fullest worker that still fits
+ * wins and emptier workers stay free to be scaled down. A PERSONAL worker is full with one session.
+ */
+export function placementScore(worker: PlacementWorker, capacity: Capacity): number {
+  if (worker.licenseType === 'PERSONAL') return 1;
+  const used = allocatedCapacity(worker);
+  let sum = 0;
+  let dims = 0;
+  for (const d of CAPACITY_DIMENSIONS) {
+    const declared = worker.declaredCapacity[d];
+    if (declared <= 0) continue;
+    sum += Math.min(1, (used[d] + capacity[d]) / declared);
+    dims += 1;
+  }
+  return dims === 0 ? 0 : Math.round((sum / dims) * 1e6) / 1e6;
+}
+
+/** One worker's verdict on one session. */
+export interface WorkerVerdict {
+  workerId: string;
+  fits: boolean;
+  score: number | null;
+  refusal: PlacementRefusal | null;
+}
+
+/**
+ * Every worker's verdict on `session`: the ones that fit, best score first (ties: by id), then the
+ * others with the reason they refuse it.
+ */
+export function rankWorkers(session: SessionDemand, workers: readonly PlacementWorker[], portRange: PortRange = DEFAULT_PORT_RANGE): WorkerVerdict[] {
+  const request = capacityRequestOf(session);
+  const verdicts = workers.map((w): WorkerVerdict => {
+    const refusal = placementRefusal(w, request, portRange);
+    return refusal
+      ? { workerId: w.id, fits: false, score: null, refusal }
+      : { workerId: w.id, fits: true, score: placementScore(w, session.capacity), refusal: null };
+  });
+  return verdicts.sort((a, b) => {
+    if (a.fits !== b.fits) return a.fits ? -1 : 1;
+    if (a.fits && a.score !== b.score) return (b.score ?? 0) - (a.score ?? 0);
+    return a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0;
+  });
+}
+
+/** The order sessions are placed in: earliest timeslot (or creation, without one) first. */
+function placementOrder(a: SessionDemand, b: SessionDemand): number {
+  const at = (s: SessionDemand) => (s.timeslotStart ?? s.createdAt ?? new Date(0)).getTime();
+  return at(a) - at(b) || (a.createdAt?.getTime() ?? 0) - (b.createdAt?.getTime() ?? 0) || (a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0);
+}
+
+/** Decreasing size for first-fit-decreasing: CPU, then memory, nodes, storage. */
+function decreasingSize(a: SessionDemand, b: SessionDemand): number {
+  for (const d of ['cpuCores', 'memoryGb', 'maxNodes', 'storageGb'] as const) {
+    if (a.capacity[d] !== b.capacity[d]) return b.capacity[d] - a.capacity[d];
+  }
+  return placementOrder(a, b);
+}
+
+/** A mutable copy of a worker for one planning pass. */
+type Reservation = PlacementWorker['reservations'][number];
+type WorkingCopy = Omit<SchedulingWorker, 'reservations'> & { reservations: Reservation[] };
+interface Bin {
+  worker: WorkingCopy;
+  /** For a bin that is a new worker: its template. */
+  template?: TemplateOffer;
+}
+
+const copyWorker = (w: SchedulingWorker): WorkingCopy => ({ ...w, reservations: [...w.reservations] });
+
+/** Record a session on a bin, with ports as the worker would hand them out (lowest free first). */
+function take(bin: Bin, session: SessionDemand, portRange: PortRange): void {
+  const ports = lowestFreePorts(heldPorts(bin.worker), session.portNames.length, portRange) ?? [];
+  bin.worker.reservations.push({
+    sessionId: session.sessionId,
+    capacity: session.capacity,
+    ports: session.portNames.map((name, i) => ({ name, port: ports[i] ?? 0 })),
+  });
+}
+
+/**
+ * Templates whose workers cannot run the session's CML: some of their workers reported a CML version
+ * and none of those meets the requirements. Asking for another worker of such a template would loop.
+ */
+function cmlExcludedTemplates(session: SessionDemand, workers: readonly SchedulingWorker[]): Set<string> {
+  const verdicts = new Map<string, boolean>();
+  if (!session.cmlRequirements) return new Set();
+  for (const w of workers) {
+    if (!w.cmlVersion) continue;
+    const ok = cmlRefusal(w, session.cmlRequirements) === undefined;
+    verdicts.set(w.templateName, (verdicts.get(w.templateName) ?? false) || ok);
+  }
+  return new Set([...verdicts].filter(([, ok]) => !ok).map(([name]) => name));
+}
+
+/** Whether a bin that is not RUNNING yet (coming up, or new) can take the session. */
+function binAccepts(bin: Bin, session: SessionDemand, excluded: ReadonlySet<string>, portRange: PortRange): boolean {
+  if (excluded.has(bin.worker.templateName)) return false;
+  const asRunning: PlacementWorker = { ...bin.worker, status: WorkerStatus.RUNNING, desiredStatus: WorkerStatus.RUNNING };
+  // The CML version of a worker not yet running is unknown: its template is trusted unless excluded.
+  const request = { ...capacityRequestOf(session), cmlRequirements: bin.worker.cmlVersion ? session.cmlRequirements : null };
+  return placementRefusal(asRunning, request, portRange) === undefined;
+}
+
+const newWorkerOf = (template: TemplateOffer, index: number): WorkingCopy => ({
+  id: `new-${index}`,
+  templateName: template.name,
+  status: WorkerStatus.PENDING,
+  desiredStatus: WorkerStatus.RUNNING,
+  licenseType: template.licenseType,
+  cmlVersion: null,
+  nodeDefinitions: [],
+  declaredCapacity: { ...template.capacity },
+  reservations: [],
+});
+
+/** Why a template cannot host the session alone, or undefined when it can. */
+export function templateRefusal(template: TemplateOffer, session: SessionDemand, excluded: ReadonlySet<string>, portRange: PortRange): string | undefined {
+  if (!template.enabled) return `template ${template.name} is disabled`;
+  if (!licenseSatisfies(template.licenseType, session.licenseAffinity)) {
+    return `template ${template.name} runs a ${template.licenseType} licence, not one of [${session.licenseAffinity.join(', ')}]`;
+  }
+  if (excluded.has(template.name)) return `template ${template.name}: its workers run a CML version or node definitions the session cannot use`;
+  const d: CapacityDimension | undefined = exceededDimension(session.capacity, template.capacity);
+  if (d) return `template ${template.name} offers ${describeAmount(d, template.capacity[d])}; the session needs ${describeAmount(d, session.capacity[d])}`;
+  if (portRangeSize(portRange) < session.portNames.length) return `a worker has ${portRangeSize(portRange)} ports; the session needs ${session.portNames.length}`;
+  return undefined;
+}
+
+/** How many of `sessions` (in order, first fit) one new worker of `template` would hold. */
+function sessionsPerBin(template: TemplateOffer, sessions: readonly SessionDemand[], excludedBySession: Map<string, Set<string>>, portRange: PortRange): number {
+  const bin: Bin = { worker: newWorkerOf(template, -1), template };
+  let count = 0;
+  for (const s of sessions) {
+    if (binAccepts(bin, s, excludedBySession.get(s.sessionId) ?? new Set(), portRange)) {
+      take(bin, s, portRange);
+      count += 1;
+    }
+  }
+  return count;
+}
+
+/** How far ahead the template choice looks when sizing a new worker for a burst. */
+const LOOKAHEAD = 256;
+
+/** Decide one scheduling cycle. See the module comment. */
+export function planScheduling(input: SchedulingInput): SchedulingPlan {
+  const portRange = input.portRange ?? DEFAULT_PORT_RANGE;
+  const now = input.now.getTime();
+  const plan: SchedulingPlan = { placements: [], awaitingCapacity: [], scaleUp: [], unplaceable: [], notYetEligible: [], expired: [], nextWakeAt: undefined };
+
+  const eligible: SessionDemand[] = [];
+  for (const s of input.sessions) {
+    if (s.timeslotEnd && s.timeslotEnd.getTime() <= now) {
+      plan.expired.push({ sessionId: s.sessionId, reason: `timeslot ended at ${s.timeslotEnd.toISOString()} before the session could be placed` });
+      continue;
+    }
+    const at = eligibleAt(s);
+    if (at && at.getTime() > now) {
+      plan.notYetEligible.push({ sessionId: s.sessionId, eligibleAt: at });
+      if (!plan.nextWakeAt || at < plan.nextWakeAt) plan.nextWakeAt = at;
+      continue;
+    }
+    eligible.push(s);
+  }
+  eligible.sort(placementOrder);
+
+  // 1. Place on RUNNING workers, best score first, on a local copy.
+  const running = input.workers.filter(acceptsSessions).map(copyWorker);
+  const unplaced: SessionDemand[] = [];
+  for (const s of eligible) {
+    const best = rankWorkers(s, running, portRange)[0];
+    const bin = best?.fits ? running.find((w) => w.id === best.workerId) : undefined;
+    if (!best || !bin) {
+      unplaced.push(s);
+      continue;
+    }
+    take({ worker: bin }, s, portRange);
+    plan.placements.push({ sessionId: s.sessionId, workerId: bin.id, score: best.score ?? 0 });
+  }
+  if (unplaced.length === 0) return plan;
+
+  // 2. First-fit-decreasing onto the workers coming up, then onto new workers.
+  unplaced.sort(decreasingSize);
+  const excludedBySession = new Map(unplaced.map((s) => [s.sessionId, cmlExcludedTemplates(s, input.workers)]));
+  const coming: Bin[] = input.workers.filter(comingUp).map((w) => ({ worker: copyWorker(w) }));
+  const fresh: Array<Bin & { sessionIds: string[] }> = [];
+  const templates = input.templates.filter((t) => t.enabled);
+  for (let i = 0; i < unplaced.length; i++) {
+    const s = unplaced[i] as SessionDemand;
+    const excluded = excludedBySession.get(s.sessionId) ?? new Set<string>();
+    const soon = coming.find((b) => binAccepts(b, s, excluded, portRange));
+    if (soon) {
+      take(soon, s, portRange);
+      plan.awaitingCapacity.push({ sessionId: s.sessionId, workerId: soon.worker.id });
+      continue;
+    }
+    const opened = fresh.find((b) => binAccepts(b, s, excluded, portRange));
+    if (opened) {
+      take(opened, s, portRange);
+      opened.sessionIds.push(s.sessionId);
+      continue;
+    }
+    const fitting = templates.filter((t) => templateRefusal(t, s, excluded, portRange) === undefined);
+    if (fitting.length === 0) {
+      const why = input.templates.length === 0 ? 'there are no worker templates' : input.templates.map((t) => templateRefusal(t, s, excluded, portRange)).join('; ');
+      plan.unplaceable.push({ sessionId: s.sessionId, reason: `fits no enabled worker template: ${why}` });
+      continue;
+    }
+    const ahead = unplaced.slice(i, i + LOOKAHEAD);
+    let choice: { template: TemplateOffer; perSession: number } | undefined;
+    for (const t of fitting) {
+      const n = Math.max(1, sessionsPerBin(t, ahead, excludedBySession, portRange));
+      const perSession = t.costPerHour / n;
+      if (
+        !choice ||
+        perSession < choice.perSession - 1e-12 ||
+        (Math.abs(perSession - choice.perSession) <= 1e-12 && (t.costPerHour < choice.template.costPerHour || (t.costPerHour === choice.template.costPerHour && t.name < choice.template.name)))
+      ) {
+        choice = { template: t, perSession };
+      }
+    }
+    const template = (choice as { template: TemplateOffer }).template;
+    const bin = { worker: newWorkerOf(template, fresh.length), template, sessionIds: [s.sessionId] };
+    take(bin, s, portRange);
+    fresh.push(bin);
+  }
+  plan.scaleUp = fresh.map((b) => ({ templateName: b.worker.templateName, sessionIds: b.sessionIds }));
+  return plan;
+}
+
+/** What the scheduler would do with one session now, and why (the `placementPlan` dry run). */
+export type PlacementDecision = 'PLACE' | 'WAIT_FOR_TIMESLOT' | 'WAIT_FOR_CAPACITY' | 'SCALE_UP' | 'UNPLACEABLE' | 'EXPIRED';
+
+export interface PlacementExplanation {
+  decision: PlacementDecision;
+  summary: string;
+  /** The chosen RUNNING worker (PLACE) or the worker coming up it waits for (WAIT_FOR_CAPACITY). */
+  workerId: string | null;
+  /** The template a new worker would be requested from (SCALE_UP). */
+  templateName: string | null;
+  eligibleAt: Date | null;
+  /** Every worker's verdict, fitting ones first by score. */
+  workers: WorkerVerdict[];
+}
+
+/**
+ * The engine's decision for one session considered alone, with every worker's verdict. In a cycle the
+ * scheduler places sessions in timeslot order, so sessions ahead of this one may take what it would
+ * get here.
+ */
+export function explainPlacement(
+  session: SessionDemand,
+  workers: readonly SchedulingWorker[],
+  templates: readonly TemplateOffer[],
+  now: Date,
+  portRange: PortRange = DEFAULT_PORT_RANGE,
+): PlacementExplanation {
+  const verdicts = rankWorkers(session, workers, portRange);
+  const plan = planScheduling({ now, sessions: [session], workers, templates, portRange });
+  const at = eligibleAt(session) ?? null;
+  const base = { workers: verdicts, eligibleAt: at, workerId: null, templateName: null };
+  const placed = plan.placements[0];
+  if (plan.expired[0]) return { ...base, decision: 'EXPIRED', summary: plan.expired[0].reason };
+  if (plan.notYetEligible[0]) {
+    return { ...base, decision: 'WAIT_FOR_TIMESLOT', summary: `placed from ${plan.notYetEligible[0].eligibleAt.toISOString()} (${session.bootLeadTimeMinutes} min boot lead time before the timeslot)` };
+  }
+  if (placed) {
+    return { ...base, decision: 'PLACE', workerId: placed.workerId, summary: `goes on worker ${placed.workerId} (score ${placed.score.toFixed(3)}, the fullest worker that fits)` };
+  }
+  const waiting = plan.awaitingCapacity[0];
+  const rejected = verdicts.length === 0 ? 'no worker accepts sessions' : `no RUNNING worker fits (${verdicts.length} considered)`;
+  if (waiting) {
+    return { ...base, decision: 'WAIT_FOR_CAPACITY', workerId: waiting.workerId, summary: `${rejected}; waits for worker ${waiting.workerId}, being provisioned` };
+  }
+  const up = plan.scaleUp[0];
+  if (up) return { ...base, decision: 'SCALE_UP', templateName: up.templateName, summary: `${rejected}; a new worker from template ${up.templateName} is requested` };
+  const stuck = plan.unplaceable[0];
+  return { ...base, decision: 'UNPLACEABLE', summary: `${rejected}; ${stuck?.reason ?? 'no template fits'}` };
+}
