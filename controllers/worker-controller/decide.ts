@@ -229,6 +229,7 @@ export function decideWorker(o: WorkerObserved): WorkerPlan {
     case W.PROVISIONING: {
       if (w.desiredStatus === W.TERMINATED) return retire(w, live, 'cancelled: desired TERMINATED', poll);
       if (obs.kind === 'none') return plan('no instance', [{ type: 'transition', to: W.FAILED, reason: 'no EC2 instance recorded or tagged for the worker' }]);
+      if (found && gone) return plan('instance ended while launching', [{ type: 'transition', to: W.FAILED, reason: `instance ${found.instanceId} ${found.state} while launching${found.stateReason ? ` (${found.stateReason})` : ''}` }]);
       if (!live) return plan('instance not visible yet (eventual consistency)', [], poll); // not-found right after launch
       if (live.state === 'pending') return plan('instance booting', addressChanged(w, live) ? [{ type: 'record-instance', record: recordOf(live) }] : [], poll);
       if (live.state === 'running') {
@@ -306,6 +307,9 @@ function decidePending(o: WorkerObserved, live: InstanceView | undefined): Worke
       { type: 'record-instance', record: recordOf(live) },
       { type: 'transition', to: W.PROVISIONING, reason: `instance ${live.instanceId} launched` },
     ], s.pollMs);
+  }
+  if (obs.kind === 'found') {
+    return plan('instance ended while launching', [{ type: 'transition', to: W.FAILED, reason: `instance ${obs.instance.instanceId} ${obs.instance.state} while launching` }]);
   }
   if (w.desiredStatus === W.STOPPED) return plan('not launched: desired STOPPED');
   if (obs.kind === 'not-found') return plan('recorded instance not visible yet', [], s.pollMs);
