@@ -2,19 +2,11 @@ import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import { silentLogger, type Logger } from '../../core/logging.ts';
 import { createMetricsRegistry } from '../../core/ops/ops-server.ts';
-import { CloudEventDelivery, type DeliveryMode, type DeliverySnapshot, type RetryPolicy } from '../shared/delivery.ts';
+import type { CloudEventDelivery} from '../shared/delivery.ts';
+import { type DeliveryMode, type DeliverySnapshot, type RetryPolicy } from '../shared/delivery.ts';
 import { JsonRouter } from '../shared/http.ts';
-import {
-  addControlRoutes,
-  applyDeliveryConfig,
-  commonFaultShape,
-  deliveryConfigShape,
-  deliveryMetrics,
-  serve,
-  stripUndefined,
-  type DeliveryConfigPatch,
-} from '../shared/sim-server.ts';
-import { sleep, TimerSet } from '../shared/timers.ts';
+import { commonFaultShape, deliveryConfigShape, EventSimulatorScaffold, stripUndefined, type DeliveryConfigPatch } from '../shared/sim-server.ts';
+import { sleep } from '../shared/timers.ts';
 import { addGradingApiRoutes, gradingSessionView, problemDetails, type GradingSessionView } from './api.ts';
 import { GradingEngine, type GradingPolicy, type GradingTimings } from './engine.ts';
 import { checkRuleset, DEFAULT_RULESET, type GradingOutcome, type Ruleset } from './scoring.ts';
@@ -201,16 +193,23 @@ export async function startGradingSimulator(options: GradingSimulatorOptions = {
     return cut === undefined ? base : { ...base, cutScore: cut };
   };
 
-  let faults: GradingFaults = { ...NO_FAULTS };
-  const delivery = new CloudEventDelivery({
-    sinkUrl: options.sinkUrl ?? null,
-    mode: options.mode ?? 'binary',
-    retry: options.retry ?? {},
-    attemptTimeoutMs: options.attemptTimeoutMs ?? 5_000,
-    logger,
-    observer: deliveryMetrics(registry, 'grading'),
-  });
-  const timers = new TimerSet();
+  const scaffold = new EventSimulatorScaffold<GradingFaults>(
+    {
+      name: 'grading',
+      logger,
+      registry,
+      noFaults: NO_FAULTS,
+      counters: ['failCreate', 'slowGradingMs', 'latencyMs'],
+      checkFaults: (next) => {
+        if (typeof next.failGrading === 'number' && (!Number.isInteger(next.failGrading) || next.failGrading < 0)) {
+          throw new TypeError('failGrading must be a boolean or an integer ≥ 0');
+        }
+      },
+    },
+    options,
+  );
+  const { delivery, timers } = scaffold;
+  const faults = () => scaffold.live;
   const engine = new GradingEngine({
     delivery,
     timers,
@@ -220,27 +219,24 @@ export async function startGradingSimulator(options: GradingSimulatorOptions = {
     policy: () => ({ ...policy }),
     ruleset: rulesetFor,
     takeFailure: () => {
-      if (faults.failGrading === false || faults.failGrading === 0) return null;
-      if (typeof faults.failGrading === 'number') faults.failGrading = faults.failGrading - 1 === 0 ? false : faults.failGrading - 1;
-      return faults.failReason;
+      const f = faults();
+      if (f.failGrading === false || f.failGrading === 0) return null;
+      if (typeof f.failGrading === 'number') f.failGrading = f.failGrading - 1 === 0 ? false : f.failGrading - 1;
+      return f.failReason;
     },
-    extraDelayMs: () => faults.slowGradingMs,
+    extraDelayMs: () => faults().slowGradingMs,
   });
 
   const router = new JsonRouter({
     formatError: problemDetails,
     before: async (ctx) => {
-      if (!ctx.path.startsWith('/_sim/')) await sleep(faults.latencyMs);
+      if (!ctx.path.startsWith('/_sim/')) await sleep(faults().latencyMs);
     },
     onUnexpectedError: (e, where) => logger.error({ err: e, ...where }, 'grading simulator error'),
   });
   addGradingApiRoutes(router, {
     engine,
-    injectCreateFailure: () => {
-      if (faults.failCreate <= 0) return false;
-      faults.failCreate--;
-      return true;
-    },
+    injectCreateFailure: () => scaffold.take('failCreate'),
     ruleset: rulesetFor,
     setCutScore: (partId, cutScore) => {
       const max = rulesetFor(partId).sections.reduce((sum, s) => sum + s.maxScore, 0);
@@ -254,25 +250,10 @@ export async function startGradingSimulator(options: GradingSimulatorOptions = {
     ...policy,
     rulesets: { ...rulesets },
     defaultRuleset,
-    sinkUrl: delivery.sinkUrl,
-    mode: delivery.mode,
-    retry: delivery.retry,
-    attemptTimeoutMs: delivery.attemptTimeoutMs,
+    ...scaffold.deliveryConfig(),
   });
-  const currentFaults = (): GradingFaults => ({ ...faults, sinkDown: delivery.sinkDown });
-  const setFaults = (patch: Partial<GradingFaults>): GradingFaults => {
-    const clean = stripUndefined(patch);
-    const next = { ...faults, ...clean };
-    for (const name of ['failCreate', 'slowGradingMs', 'latencyMs'] as const) {
-      if (!Number.isInteger(next[name]) || next[name] < 0) throw new TypeError(`${name} must be an integer ≥ 0`);
-    }
-    if (typeof next.failGrading === 'number' && (!Number.isInteger(next.failGrading) || next.failGrading < 0)) {
-      throw new TypeError('failGrading must be a boolean or an integer ≥ 0');
-    }
-    if (clean.sinkDown !== undefined) delivery.setSinkDown(clean.sinkDown);
-    faults = next;
-    return currentFaults();
-  };
+  const currentFaults = (): GradingFaults => scaffold.currentFaults();
+  const setFaults = (patch: Partial<GradingFaults>): GradingFaults => scaffold.setFaults(patch);
   const configure = (patch: GradingConfigPatch): GradingConfig => {
     const { gradingDelayMs, reviewDelayMs, autoSubmit, outcome, seed, rulesets: rs, defaultRuleset: dr, ...deliveryPatch } = patch;
     const nextTimings = { ...timings, ...stripUndefined({ gradingDelayMs, reviewDelayMs, autoSubmit }) };
@@ -280,7 +261,7 @@ export async function startGradingSimulator(options: GradingSimulatorOptions = {
     if (outcome !== undefined && !OUTCOMES.includes(outcome)) throw new TypeError(`outcome must be one of ${OUTCOMES.join(', ')}`);
     const nextRulesets = rs ? Object.fromEntries(Object.entries(rs).map(([name, r]) => [name, toRuleset(name, r)])) : rulesets;
     const nextDefault = dr ? toRuleset('default', dr) : defaultRuleset;
-    applyDeliveryConfig(delivery, deliveryPatch);
+    scaffold.configureDelivery(deliveryPatch);
     Object.assign(timings, nextTimings);
     Object.assign(policy, stripUndefined({ outcome, seed }));
     rulesets = nextRulesets;
@@ -298,30 +279,18 @@ export async function startGradingSimulator(options: GradingSimulatorOptions = {
     delivery: delivery.snapshot(),
   });
   const reset = () => {
-    timers.clear();
+    scaffold.resetCommon();
     engine.reset();
     cutScores.clear();
-    faults = { ...NO_FAULTS };
-    delivery.setSinkDown(false);
-    delivery.clearHistory();
   };
 
-  addControlRoutes(router, {
-    faultsSchema: gradingFaultsSchema,
-    configSchema: gradingConfigSchema,
-    setFaults: setFaults as (patch: never) => unknown,
-    configure: configure as (patch: never) => unknown,
-    state,
-    reset,
-    delivery,
-  });
-
-  if (options.sinkUrl === undefined || options.sinkUrl === null) logger.warn('grading simulator has no sink: events will be dead-lettered until one is configured');
-  const server = await serve(router, { port: options.port ?? 0, host: options.host ?? '127.0.0.1', registry, logger });
+  const server = await scaffold.listen(
+    router,
+    { faultsSchema: gradingFaultsSchema, configSchema: gradingConfigSchema, configure: configure as (patch: never) => unknown, state, reset },
+    { port: options.port, host: options.host, sinkUrl: options.sinkUrl },
+  );
   baseUrl = server.url;
-  logger.info({ url: server.url }, 'grading simulator listening');
 
-  let closed = false;
   return {
     url: server.url,
     port: server.port,
@@ -339,11 +308,6 @@ export async function startGradingSimulator(options: GradingSimulatorOptions = {
     state,
     idle: () => delivery.idle(),
     reset,
-    async close() {
-      if (closed) return;
-      closed = true;
-      timers.close();
-      await Promise.all([delivery.close(), server.close()]);
-    },
+    close: () => scaffold.close(),
   };
 }

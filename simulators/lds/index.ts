@@ -3,19 +3,11 @@ import { z } from 'zod';
 import { silentLogger, type Logger } from '../../core/logging.ts';
 import { createMetricsRegistry } from '../../core/ops/ops-server.ts';
 import type { Registry } from 'prom-client';
-import { CloudEventDelivery, type DeliveryMode, type DeliverySnapshot, type RetryPolicy } from '../shared/delivery.ts';
+import type { CloudEventDelivery} from '../shared/delivery.ts';
+import { type DeliveryMode, type DeliverySnapshot, type RetryPolicy } from '../shared/delivery.ts';
 import { HttpError, JsonRouter } from '../shared/http.ts';
-import {
-  addControlRoutes,
-  applyDeliveryConfig,
-  commonFaultShape,
-  deliveryConfigShape,
-  deliveryMetrics,
-  serve,
-  stripUndefined,
-  type DeliveryConfigPatch,
-} from '../shared/sim-server.ts';
-import { sleep, TimerSet } from '../shared/timers.ts';
+import { commonFaultShape, deliveryConfigShape, EventSimulatorScaffold, stripUndefined, type DeliveryConfigPatch } from '../shared/sim-server.ts';
+import { sleep } from '../shared/timers.ts';
 import { addLdsApiRoutes, userSessionView, type UserSessionView } from './api.ts';
 import { LdsSessions, type LdsTimings } from './sessions.ts';
 
@@ -147,16 +139,11 @@ export async function startLdsSimulator(options: LdsSimulatorOptions = {}): Prom
     timeoutMs: options.timeoutMs ?? null,
   };
   checkTimings(timings);
-  let faults: LdsFaults = { ...NO_FAULTS };
-  const delivery = new CloudEventDelivery({
-    sinkUrl: options.sinkUrl ?? null,
-    mode: options.mode ?? 'binary',
-    retry: options.retry ?? {},
-    attemptTimeoutMs: options.attemptTimeoutMs ?? 5_000,
-    logger,
-    observer: deliveryMetrics(registry, 'lds'),
-  });
-  const timers = new TimerSet();
+  const scaffold = new EventSimulatorScaffold<LdsFaults>(
+    { name: 'lds', title: 'LDS', logger, registry, noFaults: NO_FAULTS, counters: ['failCreate', 'failSetDevices', 'latencyMs'] },
+    options,
+  );
+  const { delivery, timers } = scaffold;
   let baseUrl = '';
   const publicUrl = () => (options.publicUrl ?? baseUrl).replace(/\/$/, '');
   const sessions = new LdsSessions({
@@ -174,45 +161,25 @@ export async function startLdsSimulator(options: LdsSimulatorOptions = {}): Prom
       if (options.credentials && ctx.path.startsWith('/reservations/') && !basicAuthMatches(ctx.req.headers.authorization, options.credentials)) {
         throw new HttpError(401, 'UNAUTHENTICATED', 'LDS API requires HTTP Basic credentials');
       }
-      await sleep(faults.latencyMs);
+      await sleep(scaffold.live.latencyMs);
     },
     onUnexpectedError: (e, where) => logger.error({ err: e, ...where }, 'LDS simulator error'),
   });
 
-  const consume = (name: 'failCreate' | 'failSetDevices'): boolean => {
-    if (faults[name] <= 0) return false;
-    faults[name]--;
-    return true;
-  };
   addLdsApiRoutes(router, {
     sessions,
-    injectFailure: (op) => consume(op === 'create' ? 'failCreate' : 'failSetDevices'),
+    injectFailure: (op) => scaffold.take(op === 'create' ? 'failCreate' : 'failSetDevices'),
     baseUrl: publicUrl,
   });
 
-  const currentConfig = (): LdsConfig => ({
-    ...timings,
-    sinkUrl: delivery.sinkUrl,
-    mode: delivery.mode,
-    retry: delivery.retry,
-    attemptTimeoutMs: delivery.attemptTimeoutMs,
-  });
-  const currentFaults = (): LdsFaults => ({ ...faults, sinkDown: delivery.sinkDown });
-  const setFaults = (patch: Partial<LdsFaults>): LdsFaults => {
-    const clean = stripUndefined(patch);
-    const next = { ...faults, ...clean };
-    for (const name of ['failCreate', 'failSetDevices', 'latencyMs'] as const) {
-      if (!Number.isInteger(next[name]) || next[name] < 0) throw new TypeError(`${name} must be an integer ≥ 0`);
-    }
-    if (clean.sinkDown !== undefined) delivery.setSinkDown(clean.sinkDown);
-    faults = next;
-    return currentFaults();
-  };
+  const currentConfig = (): LdsConfig => ({ ...timings, ...scaffold.deliveryConfig() });
+  const currentFaults = (): LdsFaults => scaffold.currentFaults();
+  const setFaults = (patch: Partial<LdsFaults>): LdsFaults => scaffold.setFaults(patch);
   const configure = (patch: LdsConfigPatch): LdsConfig => {
     const { autoStartMs, autoFinishMs, timeoutMs, ...deliveryPatch } = patch;
     const nextTimings = { ...timings, ...stripUndefined({ autoStartMs, autoFinishMs, timeoutMs }) };
     checkTimings(nextTimings);
-    applyDeliveryConfig(delivery, deliveryPatch);
+    scaffold.configureDelivery(deliveryPatch);
     Object.assign(timings, nextTimings);
     return currentConfig();
   };
@@ -227,28 +194,16 @@ export async function startLdsSimulator(options: LdsSimulatorOptions = {}): Prom
   });
   const reset = () => {
     sessions.reset();
-    timers.clear();
-    faults = { ...NO_FAULTS };
-    delivery.setSinkDown(false);
-    delivery.clearHistory();
+    scaffold.resetCommon();
   };
 
-  addControlRoutes(router, {
-    faultsSchema: ldsFaultsSchema,
-    configSchema: ldsConfigSchema,
-    setFaults: setFaults as (patch: never) => unknown,
-    configure: configure as (patch: never) => unknown,
-    state,
-    reset,
-    delivery,
-  });
-
-  if (options.sinkUrl === undefined || options.sinkUrl === null) logger.warn('LDS simulator has no sink: events will be dead-lettered until one is configured');
-  const server = await serve(router, { port: options.port ?? 0, host: options.host ?? '127.0.0.1', registry, logger });
+  const server = await scaffold.listen(
+    router,
+    { faultsSchema: ldsFaultsSchema, configSchema: ldsConfigSchema, configure: configure as (patch: never) => unknown, state, reset },
+    { port: options.port, host: options.host, sinkUrl: options.sinkUrl },
+  );
   baseUrl = server.url;
-  logger.info({ url: server.url }, 'LDS simulator listening');
 
-  let closed = false;
   return {
     url: server.url,
     port: server.port,
@@ -266,11 +221,6 @@ export async function startLdsSimulator(options: LdsSimulatorOptions = {}): Prom
     state,
     idle: () => delivery.idle(),
     reset,
-    async close() {
-      if (closed) return;
-      closed = true;
-      timers.close();
-      await Promise.all([delivery.close(), server.close()]);
-    },
+    close: () => scaffold.close(),
   };
 }

@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { handleOpsRequest, listen, type RunningServer } from '../../core/ops/ops-server.ts';
 import type { Logger } from '../../core/logging.ts';
 import { badRequest, ok, validate, type JsonRouter } from './http.ts';
-import type { CloudEventDelivery, DeliveryObserver } from './delivery.ts';
+import { CloudEventDelivery, type DeliveryObserver } from './delivery.ts';
+import { TimerSet } from './timers.ts';
 
 /**
  * What the LDS and grading simulators share: the HTTP server (ops endpoints + router), the
@@ -141,4 +142,130 @@ export async function serve(router: JsonRouter, options: ServeOptions): Promise<
   });
   server.keepAliveTimeout = 5_000;
   return listen(server, options.port, options.host);
+}
+
+/** Delivery options both event-sending simulators take. */
+export interface EventSimulatorDeliveryOptions {
+  sinkUrl?: string | null;
+  mode?: 'binary' | 'structured';
+  retry?: DeliveryConfigPatch['retry'];
+  attemptTimeoutMs?: number;
+}
+
+/** The faults every event-sending simulator has: counters of its own plus `sinkDown` and `latencyMs`. */
+export interface EventSimulatorFaults {
+  latencyMs: number;
+  sinkDown: boolean | number;
+}
+
+/**
+ * The scaffolding the LDS and grading simulators share: the CloudEvents delivery and its metrics, the
+ * timers, the faults (merged and checked; `sinkDown` handed to the delivery), the config patch of the
+ * delivery settings, the `/_sim/*` control routes, the HTTP server with ops endpoints, and a close that
+ * stops everything. Each simulator brings its own API routes, timings and state.
+ */
+export class EventSimulatorScaffold<F extends EventSimulatorFaults> {
+  readonly delivery: CloudEventDelivery;
+  readonly timers = new TimerSet();
+  private faults: F;
+  private server: RunningServer | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly spec: {
+      /** `lds`, `grading`: the metrics label. */
+      name: string;
+      /** How logs name it (default `name`), e.g. `LDS`. */
+      title?: string;
+      logger: Logger;
+      registry: Registry;
+      noFaults: F;
+      /** Fault fields that must be integers ≥ 0. */
+      counters: ReadonlyArray<keyof F & string>;
+      /** Extra checks of a merged faults value (throw a TypeError naming the field). */
+      checkFaults?: (faults: F) => void;
+    },
+    options: EventSimulatorDeliveryOptions,
+  ) {
+    this.faults = { ...spec.noFaults };
+    this.delivery = new CloudEventDelivery({
+      sinkUrl: options.sinkUrl ?? null,
+      mode: options.mode ?? 'binary',
+      retry: options.retry ?? {},
+      attemptTimeoutMs: options.attemptTimeoutMs ?? 5_000,
+      logger: spec.logger,
+      observer: deliveryMetrics(spec.registry, spec.name),
+    });
+  }
+
+  /** The current faults (a copy, with the delivery's `sinkDown`). */
+  currentFaults(): F {
+    return { ...this.faults, sinkDown: this.delivery.sinkDown };
+  }
+
+  /** The live faults, for the simulator's own fault checks (e.g. counting down `failCreate`). */
+  get live(): F {
+    return this.faults;
+  }
+
+  /** Take one failure from a counter fault: true when the call should fail. */
+  take(name: keyof F & string): boolean {
+    const left = this.faults[name];
+    if (typeof left !== 'number' || left <= 0) return false;
+    (this.faults as Record<string, unknown>)[name] = left - 1;
+    return true;
+  }
+
+  /** Merge a faults patch, checking every counter; returns the current faults. */
+  setFaults(patch: Partial<F>): F {
+    const clean = stripUndefined(patch);
+    const next = { ...this.faults, ...clean } as F;
+    for (const name of this.spec.counters) {
+      const v = next[name];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new TypeError(`${name} must be an integer ≥ 0`);
+    }
+    this.spec.checkFaults?.(next);
+    if ((clean as Partial<F>).sinkDown !== undefined) this.delivery.setSinkDown((clean as F).sinkDown);
+    this.faults = next;
+    return this.currentFaults();
+  }
+
+  /** The delivery part of a config patch. */
+  configureDelivery(patch: DeliveryConfigPatch): void {
+    applyDeliveryConfig(this.delivery, patch);
+  }
+
+  deliveryConfig(): Required<Pick<DeliveryConfigPatch, 'mode' | 'attemptTimeoutMs'>> & { sinkUrl: string | null; retry: CloudEventDelivery['retry'] } {
+    return { sinkUrl: this.delivery.sinkUrl, mode: this.delivery.mode, retry: this.delivery.retry, attemptTimeoutMs: this.delivery.attemptTimeoutMs };
+  }
+
+  /** Clear the timers, the faults and the delivery history (the simulator clears its own state). */
+  resetCommon(): void {
+    this.timers.clear();
+    this.faults = { ...this.spec.noFaults };
+    this.delivery.setSinkDown(false);
+    this.delivery.clearHistory();
+  }
+
+  /** Add the `/_sim/*` routes and listen; returns the bound URL. */
+  async listen(
+    router: JsonRouter,
+    control: Omit<SimulatorControl, 'delivery' | 'setFaults'>,
+    where: { port?: number; host?: string; sinkUrl?: string | null },
+  ): Promise<RunningServer> {
+    addControlRoutes(router, { ...control, delivery: this.delivery, setFaults: ((patch: Partial<F>) => this.setFaults(patch)) as (patch: never) => unknown });
+    if (where.sinkUrl === undefined || where.sinkUrl === null) {
+      this.spec.logger.warn(`${this.spec.title ?? this.spec.name} simulator has no sink: events will be dead-lettered until one is configured`);
+    }
+    this.server = await serve(router, { port: where.port ?? 0, host: where.host ?? '127.0.0.1', registry: this.spec.registry, logger: this.spec.logger });
+    this.spec.logger.info({ url: this.server.url }, `${this.spec.title ?? this.spec.name} simulator listening`);
+    return this.server;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.timers.close();
+    await Promise.all([this.delivery.close(), this.server?.close()]);
+  }
 }
