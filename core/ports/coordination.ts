@@ -138,8 +138,8 @@ export interface CoordinationStore {
   watchPrefix(prefix: string, handlers: WatchHandlers, options?: WatchOptions): Promise<Watch>;
   /** A lease, kept alive automatically unless `options.keepAlive` is false (see `LeaseOptions`). */
   grantLease(ttlSeconds: number, options?: LeaseOptions): Promise<Lease>;
-  /** Leader election among candidates of the same `name` (see `LeaderElection`). */
-  election(name: string, candidateId: string, options: ElectionOptions): LeaderElection;
+  /** Leader election among candidates of the same `name` (see `Candidacy`). */
+  election(name: string, candidateId: string, options: ElectionOptions): Candidacy;
   /** The current store revision. */
   revision(): Promise<number>;
   close(): Promise<void>;
@@ -153,7 +153,7 @@ export interface CoordinationStore {
  * then rejects with `CoordinationError` ABORTED). After leadership is lost, `campaign()` may be called
  * again.
  */
-export interface LeaderElection {
+export interface Candidacy {
   readonly candidateId: string;
   campaign(signal?: AbortSignal): Promise<AbortSignal>;
   isLeader(): boolean;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from '../logging.ts';
-import { isCoordinationError, type CoordinationStore, type LeaderElection } from '../ports/coordination.ts';
+import { isCoordinationError, type CoordinationStore, type Candidacy } from '../ports/coordination.ts';
 
 export interface LeaderElectorOptions {
   store: CoordinationStore;
@@ -35,7 +35,7 @@ export function defaultCandidateId(): string {
  */
 export class LeaderElector {
   readonly candidateId: string;
-  private readonly election: LeaderElection;
+  private readonly election: Candidacy;
   private readonly stopping = new AbortController();
   private running: Promise<void> | undefined;
   private leading = false;

@@ -5,7 +5,7 @@ import {
   type CoordinationStore,
   type ElectionOptions,
   type KeyValue,
-  type LeaderElection,
+  type Candidacy,
   type Lease,
   type LeaseOptions,
   type TxnCompare,
@@ -14,7 +14,7 @@ import {
   type WatchHandlers,
   type WatchOptions,
 } from '../../ports/coordination.ts';
-import { LeaseElection } from '../coordination/lease-election.ts';
+import { LeaseCandidacy } from '../coordination/lease-candidacy.ts';
 import { RenewingLease, leaseTiming, sleep } from '../coordination/renewing-lease.ts';
 import { createEtcdClient, isTransientEtcdError, toCoordinationError, type EtcdClientOptions } from './etcd-client.ts';
 import { EtcdPrefixWatch, toKeyValue } from './etcd-watch.ts';
@@ -176,8 +176,8 @@ export class EtcdCoordinationStore implements CoordinationStore {
     return lease;
   }
 
-  election(name: string, candidateId: string, options: ElectionOptions): LeaderElection {
-    return new LeaseElection(this, name, candidateId, options, this.logger);
+  election(name: string, candidateId: string, options: ElectionOptions): Candidacy {
+    return new LeaseCandidacy(this, name, candidateId, options, this.logger);
   }
 
   async revision(): Promise<number> {

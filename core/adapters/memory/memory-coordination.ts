@@ -5,7 +5,7 @@ import {
   type CoordinationStore,
   type ElectionOptions,
   type KeyValue,
-  type LeaderElection,
+  type Candidacy,
   type Lease,
   type LeaseOptions,
   type TxnCompare,
@@ -15,7 +15,7 @@ import {
   type WatchHandlers,
   type WatchOptions,
 } from '../../ports/coordination.ts';
-import { LeaseElection } from '../coordination/lease-election.ts';
+import { LeaseCandidacy } from '../coordination/lease-candidacy.ts';
 import { RenewingLease, leaseTiming } from '../coordination/renewing-lease.ts';
 
 export interface MemoryCoordinationOptions {
@@ -358,8 +358,8 @@ export class MemoryCoordinationStore implements CoordinationStore {
     return lease;
   }
 
-  election(name: string, candidateId: string, options: ElectionOptions): LeaderElection {
-    return new LeaseElection(this, name, candidateId, options, this.cluster.logger);
+  election(name: string, candidateId: string, options: ElectionOptions): Candidacy {
+    return new LeaseCandidacy(this, name, candidateId, options, this.cluster.logger);
   }
 
   async revision(): Promise<number> {

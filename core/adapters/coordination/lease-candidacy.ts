@@ -6,14 +6,14 @@ import {
   type CoordinationStore,
   type ElectionOptions,
   type KeyValue,
-  type LeaderElection,
+  type Candidacy,
   type Lease,
   type Watch,
 } from '../../ports/coordination.ts';
 import { abortError, abortable, sleep } from './renewing-lease.ts';
 
 /** One campaign: the candidate's lease and key, the watch on the election, and leadership once won. */
-interface Candidacy {
+interface Campaign {
   lease: Lease;
   key: string;
   /** Keys under the election prefix and their create revisions, kept current by the watch. */
@@ -43,9 +43,9 @@ interface Candidacy {
  * Both adapters use this class, so the contract tests exercise one algorithm on etcd and in memory.
  * (etcd3's `Election` is not used: its campaign only learns of a lost lease after 2×TTL.)
  */
-export class LeaseElection implements LeaderElection {
+export class LeaseCandidacy implements Candidacy {
   private readonly prefix: string;
-  private current: Candidacy | undefined;
+  private current: Campaign | undefined;
   private pending: Promise<AbortSignal> | undefined;
   private campaignAbort: AbortController | undefined;
   private readonly retryIntervalMs: number;
@@ -125,7 +125,7 @@ export class LeaseElection implements LeaderElection {
       granting.then((l) => l.revoke(), () => undefined).catch(() => undefined);
       throw e;
     }
-    const candidacy: Candidacy = {
+    const candidacy: Campaign = {
       lease,
       key: this.prefix + lease.id,
       candidates: new Map(),
@@ -181,7 +181,7 @@ export class LeaseElection implements LeaderElection {
   }
 
   /** Resolves true when this candidate's key is the oldest, false when the candidacy ends first. */
-  private waitUntilFirst(candidacy: Candidacy): Promise<boolean> {
+  private waitUntilFirst(candidacy: Campaign): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
       const check = () => {
         if (candidacy.stop.signal.aborted) return finish(false);
@@ -205,14 +205,14 @@ export class LeaseElection implements LeaderElection {
   }
 
   /** While leading: losing our key means losing leadership. */
-  private watchLeadership(candidacy: Candidacy): void {
+  private watchLeadership(candidacy: Campaign): void {
     if (candidacy.leadership && !candidacy.candidates.has(candidacy.key)) {
       void this.end(candidacy, 'leader key deleted');
     }
   }
 
   /** End a candidacy: leadership aborts first, then the watch closes and the lease is revoked. */
-  private async end(candidacy: Candidacy, reason: string): Promise<void> {
+  private async end(candidacy: Campaign, reason: string): Promise<void> {
     if (!candidacy.stop.signal.aborted) {
       if (candidacy.leadership && !candidacy.leadership.signal.aborted) {
         const log = { election: this.name, candidate: this.candidateId, reason };
