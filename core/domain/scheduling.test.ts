@@ -191,9 +191,10 @@ describe('scale-up', () => {
 
   it('a burst of N sessions asks for what N needs, bin-packed onto templates, not N workers', () => {
     const plan = planScheduling({ now: NOW, sessions: burst(20), workers: [], templates: TEMPLATES });
-    // 1-core sessions: `big` holds 8 at 1/h (0.125 a session), `small` 2 at 0.5/h (0.25): big until the tail.
-    expect(plan.scaleUp.map((r) => r.templateName)).toEqual(['big', 'big', 'small', 'small']);
-    expect(plan.scaleUp.map((r) => r.sessionIds.length)).toEqual([8, 8, 2, 2]);
+    // 1-core sessions: `big` holds 8 at 1/h (0.125 a session), `small` 2 at 0.5/h (0.25). The tail of 4:
+    // one big (0.25 a session) or two small (0.25): a tie, so the one holding more.
+    expect(plan.scaleUp.map((r) => r.templateName)).toEqual(['big', 'big', 'big']);
+    expect(plan.scaleUp.map((r) => r.sessionIds.length)).toEqual([8, 8, 4]);
     expect(new Set(plan.scaleUp.flatMap((r) => r.sessionIds)).size).toBe(20);
   });
 
@@ -214,6 +215,29 @@ describe('scale-up', () => {
     expect(plan.awaitingCapacity).toHaveLength(8);
     expect(plan.awaitingCapacity.every((a) => a.workerId === 'coming')).toBe(true);
     expect(plan.scaleUp).toEqual([{ templateName: 'small', sessionIds: ['s008', 's009'] }]);
+  });
+
+  it('with the bundled templates (linear prices), a 1-core/1-GiB burst goes two to a `small`', () => {
+    const bundled: TemplateOffer[] = [
+      { name: 'micro', capacity: { cpuCores: 2, memoryGb: 1, storageGb: 20, maxNodes: 2 }, licenseType: LicenseType.ENTERPRISE, costPerHour: 0.0104, enabled: true },
+      { name: 'small', capacity: { cpuCores: 2, memoryGb: 2, storageGb: 50, maxNodes: 5 }, licenseType: LicenseType.ENTERPRISE, costPerHour: 0.0208, enabled: true },
+      { name: 'medium', capacity: { cpuCores: 2, memoryGb: 4, storageGb: 100, maxNodes: 15 }, licenseType: LicenseType.ENTERPRISE, costPerHour: 0.0416, enabled: true },
+      { name: 'metal', capacity: { cpuCores: 48, memoryGb: 192, storageGb: 1000, maxNodes: 200 }, licenseType: LicenseType.ENTERPRISE, costPerHour: 3.9641, enabled: true },
+    ];
+    const plan = planScheduling({ now: NOW, sessions: burst(21, { capacity: { cpuCores: 1, memoryGb: 1, storageGb: 1, maxNodes: 2 } }), workers: [], templates: bundled });
+    expect(plan.scaleUp.map((r) => r.templateName)).toEqual([...Array(10).fill('small'), 'micro']);
+  });
+
+  it('a RUNNING worker whose CML is not observed yet is capacity coming, not a reason to ask again', () => {
+    const plan = planScheduling({
+      now: NOW,
+      sessions: [session('s', { cmlRequirements: { nodeDefinitions: ['iosv'] } })],
+      workers: [worker('fresh', { cmlVersion: null, nodeDefinitions: [] })],
+      templates: TEMPLATES,
+    });
+    expect(plan.placements).toEqual([]);
+    expect(plan.awaitingCapacity).toEqual([{ sessionId: 's', workerId: 'fresh' }]);
+    expect(plan.scaleUp).toEqual([]);
   });
 
   it('asks nothing more while the workers it asked for come up (steady state of a burst)', () => {

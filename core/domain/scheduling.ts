@@ -5,10 +5,12 @@
  *     rules + the CML requirements, score for bin-packing: fuller workers first), placing the sessions
  *     one by one on a local copy of the workers so that one cycle packs many sessions;
  *   - which sessions will fit on capacity already being provisioned (workers PENDING, PROVISIONING,
- *     STARTING), first-fit-decreasing, so nothing is asked twice;
+ *     STARTING, and RUNNING ones whose CML is not observed yet), first-fit-decreasing, so nothing is
+ *     asked twice;
  *   - which new workers to ask for the rest: first-fit-decreasing onto new bins, each bin of the
  *     template with the lowest cost per session it would hold (for one session: the cheapest template
- *     that fits), so a burst of N sessions asks for what N needs, not N workers;
+ *     that fits; on a tie, the template holding more), so a burst of N sessions asks for what N
+ *     needs, not N workers;
  *   - which sessions fit no enabled template at all, which are not yet within their boot lead time
  *     (and when they will be), and which saw their timeslot end while still PENDING.
  * `explainPlacement` is the same engine for one session, with every worker's verdict (placementPlan).
@@ -304,7 +306,12 @@ export function planScheduling(input: SchedulingInput): SchedulingPlan {
   // 2. First-fit-decreasing onto the workers coming up, then onto new workers.
   unplaced.sort(decreasingSize);
   const excludedBySession = new Map(unplaced.map((s) => [s.sessionId, cmlExcludedTemplates(s, input.workers)]));
-  const coming: Bin[] = input.workers.filter(comingUp).map((w) => ({ worker: copyWorker(w) }));
+  // Capacity coming: workers being provisioned, and RUNNING workers whose CML has not been observed
+  // yet (a session with CML requirements waits for the observation rather than for a new worker).
+  const coming: Bin[] = [
+    ...input.workers.filter(comingUp).map((w) => ({ worker: copyWorker(w) })),
+    ...running.filter((w) => w.cmlVersion === null).map((worker) => ({ worker })),
+  ];
   const fresh: Array<Bin & { sessionIds: string[] }> = [];
   const templates = input.templates.filter((t) => t.enabled);
   for (let i = 0; i < unplaced.length; i++) {
@@ -329,17 +336,18 @@ export function planScheduling(input: SchedulingInput): SchedulingPlan {
       continue;
     }
     const ahead = unplaced.slice(i, i + LOOKAHEAD);
-    let choice: { template: TemplateOffer; perSession: number } | undefined;
+    // The lowest cost per session it would hold; on a tie the one holding more (fewer workers to run),
+    // then the cheaper, then by name.
+    let choice: { template: TemplateOffer; perSession: number; n: number } | undefined;
     for (const t of fitting) {
       const n = Math.max(1, sessionsPerBin(t, ahead, excludedBySession, portRange));
       const perSession = t.costPerHour / n;
-      if (
+      const better =
         !choice ||
         perSession < choice.perSession - 1e-12 ||
-        (Math.abs(perSession - choice.perSession) <= 1e-12 && (t.costPerHour < choice.template.costPerHour || (t.costPerHour === choice.template.costPerHour && t.name < choice.template.name)))
-      ) {
-        choice = { template: t, perSession };
-      }
+        (Math.abs(perSession - choice.perSession) <= 1e-12 &&
+          (n > choice.n || (n === choice.n && (t.costPerHour < choice.template.costPerHour || (t.costPerHour === choice.template.costPerHour && t.name < choice.template.name)))));
+      if (better) choice = { template: t, perSession, n };
     }
     const template = (choice as { template: TemplateOffer }).template;
     const bin = { worker: newWorkerOf(template, fresh.length), template, sessionIds: [s.sessionId] };

@@ -1,0 +1,167 @@
+/**
+ * The resource-scheduler (DESIGN.md §4): places PENDING sessions on RUNNING workers (reserve, then
+ * schedule), asks for workers when nothing fits, and makes sure no reservation outlives the session
+ * that holds it. Decisions in reconcile.ts (pure) and core/domain/scheduling.ts (the engine), I/O in
+ * actions.ts.
+ *
+ * Wiring: one leader-elected `Controller` with two keys.
+ *   - `cycle` decides every PENDING session at once (the work queue dedupes the key, so the events of
+ *     a burst coalesce into one cycle, which bin-packs them together; scale-up waits for the batch
+ *     window LCM_SCALE_UP_BATCH_MS from the first unmet need). Woken by PENDING sessions and by every
+ *     worker change (a worker turning RUNNING, capacity released); requeued for the next timeslot
+ *     that becomes eligible.
+ *   - `sweep` releases reservations of sessions that are gone, STOPPED, ARCHIVED or TERMINATED, and
+ *     resumes (or releases) a bind interrupted between its two steps. Woken when a session leaves the
+ *     live statuses, after the grace period of a PENDING session's reservation, and on every resync.
+ * The periodic resync re-lists everything, so a missed event only delays work.
+ */
+import { Gauge } from 'prom-client';
+import { LabletSessionStatus as S } from '../../core/domain/enums.ts';
+import { rankWorkers, type TemplateOffer } from '../../core/domain/scheduling.ts';
+import { Controller, type InformerSource, type ReconcileContext, type ReconcileResult } from '../../core/runtime/index.ts';
+import type { ControllerDeps, ControllerFactory } from '../kit/role.ts';
+import { actionRecorder } from '../kit/metrics.ts';
+import { sessionSource, workerSource } from '../kit/sources.ts';
+import { SchedulerActions } from './actions.ts';
+import { reconcileCycle, reconcileSweep } from './reconcile.ts';
+
+export const CYCLE_KEY = 'cycle';
+export const SWEEP_KEY = 'sweep';
+const NAME = 'resource-scheduler';
+
+/** Statuses in which a placed session holds its reservation (PENDING is watched on its own). */
+const PLACED = [S.SCHEDULED, S.INSTANTIATING, S.READY, S.RUNNING, S.COLLECTING, S.GRADING, S.STOPPING, S.EXPIRED];
+
+export interface ResourceSchedulerOptions {
+  /**
+   * How long a PENDING session's reservation is left alone before the sweep resumes or releases it
+   * (a bind may be between reserve and schedule). Default 30 s.
+   */
+  bindGraceMs?: number;
+  /** Binds run at once in a cycle. Default 8. */
+  bindConcurrency?: number;
+}
+
+/** An object that is listed on every resync and never announced by a watch: a periodic key. */
+function periodic(key: string): InformerSource<{ id: string }> {
+  return { name: `periodic(${key})`, prefix: `/lcm/${NAME}/never/`, keyOf: (o) => o.id, list: async () => [{ id: key }], decode: () => undefined };
+}
+
+/** Run `fn` over `items`, at most `limit` at once; every error is collected, none stops the others. */
+async function runLimited<T>(items: readonly T[], limit: number, signal: AbortSignal, fn: (item: T) => Promise<boolean>): Promise<{ done: number; refused: number; errors: unknown[] }> {
+  let next = 0;
+  const out = { done: 0, refused: 0, errors: [] as unknown[] };
+  const lane = async () => {
+    while (next < items.length && !signal.aborted) {
+      const item = items[next++] as T;
+      try {
+        if (await fn(item)) out.done += 1;
+        else out.refused += 1;
+      } catch (e) {
+        out.errors.push(e);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return out;
+}
+
+export function createResourceScheduler(options: ResourceSchedulerOptions = {}): ControllerFactory {
+  return async (deps: ControllerDeps) => {
+    const graceMs = options.bindGraceMs ?? 30_000;
+    const concurrency = options.bindConcurrency ?? 8;
+    const resyncMs = deps.config.LCM_CONTROLLER_RESYNC_SECONDS * 1000;
+    const logger = deps.logger.child({ controller: NAME });
+    const actions = new SchedulerActions(deps.client, logger, actionRecorder(deps.registry, NAME));
+    const pending =
+      (deps.registry.getSingleMetric('lcm_scheduler_pending_sessions') as Gauge<'state'> | undefined) ??
+      new Gauge({
+        name: 'lcm_scheduler_pending_sessions',
+        help: 'PENDING sessions at the last scheduling cycle, by what holds them back (placed = bound in that cycle)',
+        labelNames: ['state'],
+        registers: [deps.registry],
+      });
+    let needSince: Date | undefined;
+    let templatesCache: { at: number; templates: TemplateOffer[] } | undefined;
+    const unplaceable = new Map<string, string>();
+
+    const templates = async (): Promise<TemplateOffer[]> => {
+      // Templates change rarely (seeded, upserted by an operator): read at most once a second.
+      if (templatesCache && Date.now() - templatesCache.at < 1_000) return templatesCache.templates;
+      templatesCache = { at: Date.now(), templates: await actions.templates() };
+      return templatesCache.templates;
+    };
+
+    const cycle = async (ctx: ReconcileContext): Promise<ReconcileResult> => {
+      const [offers, workers, sessions] = await Promise.all([templates(), actions.workers(), actions.pendingSessions()]);
+      if (ctx.signal.aborted) return undefined;
+      const decision = reconcileCycle({ now: deps.clock(), sessions, workers, templates: offers, needSince, batchWindowMs: deps.config.LCM_SCALE_UP_BATCH_MS });
+      needSince = decision.needSince;
+      const { plan } = decision;
+      pending.set({ state: 'placed' }, plan.placements.length);
+      pending.set({ state: 'waiting_for_timeslot' }, plan.notYetEligible.length);
+      pending.set({ state: 'waiting_for_capacity' }, plan.awaitingCapacity.length);
+      pending.set({ state: 'scale_up' }, plan.scaleUp.reduce((n, r) => n + r.sessionIds.length, 0));
+      pending.set({ state: 'unplaceable' }, plan.unplaceable.length);
+      pending.set({ state: 'holding_reservation' }, decision.holding.length);
+      if (plan.scaleUp.length > 0 && logger.isLevelEnabled('debug')) {
+        const first = sessions.find((s) => s.sessionId === plan.scaleUp[0]?.sessionIds[0]);
+        if (first) logger.debug({ sessionId: first.sessionId, workers: rankWorkers(first, workers).map((v) => ({ id: v.workerId, fits: v.fits, score: v.score, refusal: v.refusal?.message })) }, 'no RUNNING worker fits');
+      }
+      const stuck = new Map(plan.unplaceable.map((u) => [u.sessionId, u.reason]));
+      for (const [id, reason] of stuck) {
+        if (unplaceable.get(id) !== reason) logger.warn({ sessionId: id, reason }, 'session fits no worker and no enabled template; it stays PENDING (see its placementPlan)');
+      }
+      unplaceable.clear();
+      for (const [id, reason] of stuck) unplaceable.set(id, reason);
+      if (decision.holding.length > 0) controllerRef.enqueueAfter(SWEEP_KEY, graceMs);
+
+      const result = await runLimited(decision.actions, concurrency, ctx.signal, (a) => actions.runCycleAction(a));
+      if (result.errors.length > 0) throw new AggregateError(result.errors, `${result.errors.length} scheduling action(s) failed`);
+      if (result.refused > 0) return { requeueAfterMs: 50 };
+      return decision.requeueAfterMs !== undefined ? { requeueAfterMs: Math.min(decision.requeueAfterMs + 5, resyncMs) } : undefined;
+    };
+
+    const sweep = async (ctx: ReconcileContext): Promise<ReconcileResult> => {
+      // Workers first, then sessions: a reservation whose session is not live afterwards is stale.
+      const workers = await actions.workers();
+      const liveSessions = await actions.liveSessions();
+      if (ctx.signal.aborted) return undefined;
+      const decision = reconcileSweep({ now: deps.clock(), workers, liveSessions, graceMs });
+      const result = await runLimited(decision.actions, concurrency, ctx.signal, (a) => actions.runSweepAction(a));
+      if (result.errors.length > 0) throw new AggregateError(result.errors, `${result.errors.length} sweep action(s) failed`);
+      if (result.done + result.refused > 0) controllerRef.enqueue(CYCLE_KEY);
+      return { requeueAfterMs: Math.min(decision.requeueAfterMs !== undefined ? decision.requeueAfterMs + 5 : resyncMs, resyncMs) };
+    };
+
+    const controllerRef: Controller = new Controller({
+      name: NAME,
+      store: deps.store,
+      reconcile: (key, ctx) => (key === SWEEP_KEY ? sweep(ctx) : cycle(ctx)),
+      watches: [
+        // A PENDING session arrives or changes → cycle; one leaves PENDING (scheduled, terminated) → also sweep.
+        { source: sessionSource(deps.client, [S.PENDING]), keysFor: (_key, object) => (object ? [CYCLE_KEY] : [CYCLE_KEY, SWEEP_KEY]) },
+        // A placed session leaves the placed statuses (STOPPED, ARCHIVED, TERMINATED, deleted) → sweep.
+        { source: sessionSource(deps.client, PLACED), keysFor: (_key, object) => (object ? [] : [SWEEP_KEY]) },
+        // Any worker change (RUNNING, capacity reserved or released, draining) → cycle.
+        { source: workerSource(deps.client), keysFor: () => [CYCLE_KEY] },
+        { source: periodic(SWEEP_KEY) },
+        { source: periodic(CYCLE_KEY) },
+      ],
+      concurrency: 2,
+      resyncPeriodMs: resyncMs,
+      ...(deps.leaderElection ? { leaderElection: deps.leaderElection } : {}),
+      registry: deps.registry,
+      logger: deps.logger,
+    });
+
+    return {
+      controllers: [controllerRef],
+      async stop() {
+        await controllerRef.stop();
+      },
+    };
+  };
+}
+
+export const factory: ControllerFactory = createResourceScheduler();

@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { LabletSessionStatus as S, LicenseType, WorkerStatus as W } from '../../core/domain/enums.ts';
+import type { TemplateOffer } from '../../core/domain/scheduling.ts';
+import { reconcileCycle, reconcileSweep, type ObservedLiveSession, type ObservedPendingSession, type ObservedWorker } from './reconcile.ts';
+
+const NOW = new Date('2026-03-01T10:00:00.000Z');
+const ago = (ms: number) => new Date(NOW.getTime() - ms);
+const cap = (n: number) => ({ cpuCores: n, memoryGb: n, storageGb: n, maxNodes: n });
+
+const worker = (id: string, over: Partial<ObservedWorker> = {}): ObservedWorker => ({
+  id,
+  templateName: 'big',
+  status: W.RUNNING,
+  desiredStatus: W.RUNNING,
+  licenseType: LicenseType.ENTERPRISE,
+  cmlVersion: '2.9.0',
+  nodeDefinitions: [],
+  declaredCapacity: cap(8),
+  reservations: [],
+  ...over,
+});
+const reservation = (sessionId: string, reservedAt: Date) => ({ sessionId, capacity: cap(1), ports: [{ name: 'console', port: 2000 }], reservedAt });
+const pending = (id: string, over: Partial<ObservedPendingSession> = {}): ObservedPendingSession => ({
+  sessionId: id,
+  revision: 1,
+  createdAt: NOW,
+  timeslotStart: null,
+  timeslotEnd: null,
+  bootLeadTimeMinutes: 35,
+  capacity: cap(1),
+  portNames: ['console'],
+  licenseAffinity: [],
+  cmlRequirements: null,
+  ...over,
+});
+const TEMPLATES: TemplateOffer[] = [{ name: 'big', capacity: cap(8), licenseType: LicenseType.ENTERPRISE, costPerHour: 1, enabled: true }];
+
+describe('reconcileCycle', () => {
+  it('binds placeable sessions (reserve + schedule at the observed revision)', () => {
+    const d = reconcileCycle({ now: NOW, sessions: [pending('s1', { revision: 3 })], workers: [worker('w')], templates: TEMPLATES, needSince: undefined, batchWindowMs: 250 });
+    expect(d.actions).toEqual([
+      { kind: 'bind', sessionId: 's1', revision: 3, workerId: 'w', capacity: cap(1), portNames: ['console'], licenseAffinity: [] },
+    ]);
+    expect(d.requeueAfterMs).toBeUndefined();
+  });
+
+  it('leaves a session holding a reservation to the sweep (an interrupted bind)', () => {
+    const d = reconcileCycle({
+      now: NOW,
+      sessions: [pending('s1')],
+      workers: [worker('w', { reservations: [reservation('s1', ago(10))] })],
+      templates: TEMPLATES,
+      needSince: undefined,
+      batchWindowMs: 250,
+    });
+    expect(d.actions).toEqual([]);
+    expect(d.holding).toEqual(['s1']);
+  });
+
+  it.each([
+    ['first unmet need: wait for the batch window', undefined, 0, 250],
+    ['inside the window: keep waiting', ago(100), 0, 150],
+    ['window over: request', ago(250), 1, undefined],
+  ] as const)('%s', (_n, needSince, requests, requeue) => {
+    const d = reconcileCycle({ now: NOW, sessions: [pending('s1'), pending('s2')], workers: [], templates: TEMPLATES, needSince, batchWindowMs: 250 });
+    expect(d.actions.filter((a) => a.kind === 'request-worker')).toHaveLength(requests);
+    expect(d.requeueAfterMs).toBe(requeue);
+    expect(d.needSince).toEqual(requests ? undefined : (needSince ?? NOW));
+  });
+
+  it('requests one worker for a batch that fits one, naming the sessions', () => {
+    const d = reconcileCycle({ now: NOW, sessions: [pending('s1'), pending('s2')], workers: [], templates: TEMPLATES, needSince: ago(1000), batchWindowMs: 250 });
+    expect(d.actions).toEqual([{ kind: 'request-worker', templateName: 'big', sessionIds: ['s1', 's2'], reason: 'scale-up for 2 pending sessions: s1, s2' }]);
+  });
+
+  it('terminates a PENDING session whose timeslot ended, and waits for the next eligible one', () => {
+    const d = reconcileCycle({
+      now: NOW,
+      sessions: [pending('old', { timeslotStart: ago(3_600_000), timeslotEnd: ago(1) }), pending('later', { timeslotStart: new Date(NOW.getTime() + 40 * 60_000) })],
+      workers: [worker('w')],
+      templates: TEMPLATES,
+      needSince: undefined,
+      batchWindowMs: 250,
+    });
+    expect(d.actions).toEqual([{ kind: 'terminate', sessionId: 'old', reason: expect.stringMatching(/timeslot ended/) }]);
+    expect(d.requeueAfterMs).toBe(5 * 60_000);
+  });
+});
+
+describe('reconcileSweep (decision table per reservation)', () => {
+  const live = (id: string, status: S, workerId: string | null): ObservedLiveSession => ({ id, status, revision: 7, workerId });
+  const GRACE = 30_000;
+  // [case, the session as listed, the worker, how long ago the reservation was made, expected action]
+  const cases: Array<[string, ObservedLiveSession | undefined, Partial<ObservedWorker>, number, string]> = [
+    ['session gone (or STOPPED/ARCHIVED/TERMINATED)', undefined, {}, GRACE + 1, 'release'],
+    ['session gone, reserved just now: no grace needed', undefined, {}, 1, 'release'],
+    ['placed on this worker', live('s', S.RUNNING, 'w'), {}, GRACE + 1, 'keep'],
+    ['EXPIRED on this worker (teardown pending)', live('s', S.EXPIRED, 'w'), {}, GRACE + 1, 'keep'],
+    ['placed on another worker', live('s', S.SCHEDULED, 'other'), {}, GRACE + 1, 'release'],
+    ['PENDING, within the grace period', live('s', S.PENDING, null), {}, GRACE - 1000, 'keep'],
+    ['PENDING, past the grace period, worker RUNNING', live('s', S.PENDING, null), {}, GRACE + 1, 'resume'],
+    ['PENDING, past the grace period, worker DRAINING', live('s', S.PENDING, null), { status: W.DRAINING }, GRACE + 1, 'release'],
+    ['PENDING, past the grace period, worker to be stopped', live('s', S.PENDING, null), { desiredStatus: W.STOPPED }, GRACE + 1, 'release'],
+  ];
+  it.each(cases)('%s', (name, session, w, age, expected) => {
+    const d = reconcileSweep({
+      now: NOW,
+      workers: [worker('w', { ...w, reservations: [reservation('s', ago(age))] })],
+      liveSessions: session ? [session] : [],
+      graceMs: GRACE,
+    });
+    expect(d.actions[0]?.kind ?? 'keep').toBe(expected);
+    expect(d.actions.length).toBeLessThanOrEqual(1);
+    if (expected === 'resume') expect(d.actions[0]).toMatchObject({ workerId: 'w', sessionId: 's', revision: 7, ports: [{ name: 'console', port: 2000 }] });
+    if (name.includes('within the grace')) expect(d.requeueAfterMs).toBe(1000);
+  });
+});
