@@ -57,6 +57,9 @@ export interface ReconcilerTimings {
   fleetMinIntervalMs: number;
 }
 
+/** Statuses in which nothing is in progress in EC2. */
+const STEADY: ReadonlySet<WorkerStatus> = new Set([W.RUNNING, W.DRAINING, W.STOPPED, W.FAILED]);
+
 const FINAL_SESSION: ReadonlySet<string> = new Set([S.TERMINATED, S.ARCHIVED]);
 const OPEN_SESSION_STATUSES = Object.values(S).filter((s) => !FINAL_SESSION.has(s));
 
@@ -115,6 +118,8 @@ export class WorkerReconciler {
   private readonly logger: Logger;
   /** InsufficientInstanceCapacity memory per worker (lost on restart: the provisioning timeout bounds it). */
   private readonly launches = new Map<string, { failedTypes: Set<string>; attempts: number }>();
+  /** The last EC2 view of steady workers (see `observeInstance`). */
+  private readonly instances = new Map<string, { status: WorkerStatus; desired: WorkerStatus; instanceId: string; at: number; observation: InstanceObservation }>();
   private lastScaleDownAt: Date | null = null;
   private lastSweepAt = 0;
   private lastFleetAt = 0;
@@ -153,6 +158,7 @@ export class WorkerReconciler {
     const { worker: raw } = await this.deps.client.request(WcWorkerDocument, { id });
     if (!raw) {
       this.launches.delete(id);
+      this.instances.delete(id);
       return;
     }
     const w = workerFacts(raw);
@@ -189,8 +195,19 @@ export class WorkerReconciler {
 
   private async observeInstance(w: WorkerFacts): Promise<InstanceObservation> {
     if (w.ec2InstanceId) {
+      // A steady worker changes often in the store (every reservation) but rarely in EC2: its instance
+      // is looked at once per observation interval, not on every change (EC2's API rate is limited).
+      const now = this.deps.clock().getTime();
+      const cached = this.instances.get(w.id);
+      const steady = STEADY.has(w.status) && w.desiredStatus !== W.TERMINATED;
+      if (steady && cached && cached.status === w.status && cached.desired === w.desiredStatus && cached.instanceId === w.ec2InstanceId && now - cached.at < this.timings.observeIntervalMs) {
+        return cached.observation;
+      }
       const found = await this.ec2.describe(w.ec2InstanceId);
-      return found === 'not-found' ? { kind: 'not-found', instanceId: w.ec2InstanceId } : { kind: 'found', instance: found };
+      const observation: InstanceObservation = found === 'not-found' ? { kind: 'not-found', instanceId: w.ec2InstanceId } : { kind: 'found', instance: found };
+      if (steady) this.instances.set(w.id, { status: w.status, desired: w.desiredStatus, instanceId: w.ec2InstanceId, at: now, observation });
+      else this.instances.delete(w.id);
+      return observation;
     }
     // No id recorded: an instance launched before a crash is found by its tag and adopted.
     if (w.status === W.PENDING || w.status === W.PROVISIONING || w.status === W.STARTING || w.status === W.UNKNOWN) {
@@ -203,6 +220,7 @@ export class WorkerReconciler {
   /** Perform one step; returns the worker as it is afterwards. */
   private async performWorker(w: WcWorkerFragment, action: WorkerAction, ctx: ReconcileContext): Promise<WcWorkerFragment> {
     const client = this.deps.client;
+    if (action.type === 'start-instance' || action.type === 'stop-instance' || action.type === 'terminate-instance') this.instances.delete(w.id);
     try {
       let next = w;
       switch (action.type) {
