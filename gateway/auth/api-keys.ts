@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { ALL_SCOPES, type Identity, type Scope } from '../../core/auth/identity.ts';
+import { ALL_SCOPES, Scope, type Identity } from '../../core/auth/identity.ts';
 import { badInput, notFound, unauthenticated } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
 import type { DocumentStore, Storage } from '../../core/persistence/document-store.ts';
@@ -86,7 +86,9 @@ export class ApiKeyStore {
     const expected = Buffer.from(record?.secretHash ?? hash('x'), 'hex');
     const actual = Buffer.from(hash(secret), 'hex');
     if (!record || !timingSafeEqual(expected, actual) || record.revokedAt) throw unauthenticated('invalid or revoked API key');
-    const identity: Identity = { subject: record.name, kind: 'api-key', scopes: record.scopes };
+    // A key with the `internal` scope is a service's (the controllers'): its changes are recorded as
+    // `controller:<name>`, a person's or a partner's as `user:<name>`.
+    const identity: Identity = { subject: record.name, kind: record.scopes.includes(Scope.INTERNAL) ? 'service' : 'api-key', scopes: record.scopes };
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(presented, { identity, keyId: id, until: now + this.cacheMs });
     return identity;

@@ -68,6 +68,9 @@ describe('Authenticator', () => {
     expect(key).toMatch(/^lcm_key_[0-9a-z]{22}\.[A-Za-z0-9_-]{43}$/);
     expect(JSON.stringify(await keys.list())).not.toContain(key.split('.')[1]);
     expect(await auth.authenticate(`Bearer ${key}`)).toEqual({ subject: 'dashboard', kind: 'api-key', scopes: [Scope.READ] });
+    // A key with the internal scope is a service's: the controllers' changes are theirs, not a user's.
+    const service = await keys.create('resource-scheduler', [Scope.INTERNAL]);
+    expect(await auth.authenticate(`Bearer ${service.key}`)).toEqual({ subject: 'resource-scheduler', kind: 'service', scopes: [Scope.INTERNAL] });
     expect(await code(auth.authenticate(`Bearer ${key.slice(0, -2)}xx`))).toBe('UNAUTHENTICATED');
     await keys.revoke(record.id);
     expect(await code(auth.authenticate(`Bearer ${key}`))).toBe('UNAUTHENTICATED');
