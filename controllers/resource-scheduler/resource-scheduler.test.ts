@@ -5,8 +5,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../../test/support/controller-harness.ts';
 import { eventually } from '../../test/support/eventually.ts';
-import { data } from '../../test/support/gateway-client.ts';
-import { createDefinition, createSession, runningWorker, type Endpoints } from '../../test/e2e/fixtures.ts';
+import { data, gql } from '../../test/support/gateway-client.ts';
+import { LAB_YAML } from '../../test/support/subgraph-harness.ts';
+import { createDefinition, createSession, runningWorker, schedule, type Endpoints } from '../../test/e2e/fixtures.ts';
 import { createLogger } from '../../core/logging.ts';
 import { startController, type RunningController } from '../kit/role.ts';
 import { createResourceScheduler } from './index.ts';
@@ -98,7 +99,7 @@ describe('resource-scheduler: placement and the sweep', () => {
     expectNoDoubleBooking(await q(e).workers());
   });
 
-  it('releases the reservation of a terminated session (the worker can then be stopped)', async () => {
+  it('releases the reservation of a terminated session', async () => {
     rs = await scheduler(h);
     const id = await createSession(e, definitionId, 'leaver');
     const placed = await eventually('scheduled', async () => {
@@ -239,4 +240,91 @@ describe('resource-scheduler: two replicas on one store', () => {
     expectNoDoubleBooking(workers);
     expect(workers.flatMap((w) => w.reservations)).toHaveLength(20);
   }, 30_000);
+});
+
+describe('placementPlan through the gateway (session(id) { placementPlan }: only the session id from the caller)', () => {
+  let h: Harness;
+  let e: Endpoints;
+  beforeAll(async () => {
+    h = await startHarness();
+    e = { publicUrl: h.publicUrl, internalUrl: h.internalUrl, token: h.token };
+  }, 60_000);
+  afterAll(() => h.stop());
+
+  const PLAN = `query($id: ID!) { session(id: $id) { id placementPlan { decision summary eligibleAt templateName worker { id name }
+    candidates { worker { id name } fits score reason message } } } }`;
+  interface Plan {
+    decision: string;
+    summary: string;
+    eligibleAt: string | null;
+    templateName: string | null;
+    worker: { id: string; name: string } | null;
+    candidates: Array<{ worker: { id: string; name: string }; fits: boolean; score: number | null; reason: string | null; message: string | null }>;
+  }
+  const plan = async (id: string) => (await data<{ session: { placementPlan: Plan } }>(e.internalUrl, e.token, PLAN, { id })).session.placementPlan;
+  const definition = (name: string, extra: Record<string, unknown> = {}) =>
+    data<{ createDefinition: { id: string } }>(e.publicUrl, e.token, `mutation($input: CreateDefinitionInput!) { createDefinition(input: $input) { id } }`, {
+      input: {
+        name,
+        version: '1.0.0',
+        labYaml: LAB_YAML,
+        resourceRequirements: { cpuCores: 1, memoryGb: 1, storageGb: 1, nodeCount: 2 },
+        portTemplate: [{ name: 'console', protocol: 'serial' }],
+        ...extra,
+      },
+    }).then((d) => d.createDefinition.id);
+
+  it('explains every worker and the decision, with the requirements fetched from the sessions and definitions subgraphs', async () => {
+    const metal = await observedWorker(e, 'plan-metal');
+    const draining = await observedWorker(e, 'plan-draining');
+    await q(e).mutate(`mutation($id: ID!) { transitionWorker(id: $id, to: DRAINING) { id } }`, { id: draining });
+    const old = await runningWorker(e, 'plan-old-cml');
+    await q(e).mutate(`mutation($id: ID!) { recordWorkerObservation(id: $id, input: { cmlVersion: "2.10.0", nodeDefinitions: ["iosv"] }) { id } }`, { id: old });
+    const defId = await definition('plan-semver', { cmlRequirements: { minVersion: '2.9.0', maxVersion: '2.9.5' } });
+    const id = await createSession(e, defId, 'planner');
+
+    const p = await plan(id);
+    expect(p.decision).toBe('PLACE');
+    expect(p.worker?.id).toBe(metal);
+    expect(p.summary).toMatch(/goes on worker/);
+    const byId = new Map(p.candidates.map((c) => [c.worker.id, c]));
+    expect(p.candidates[0]?.worker.id).toBe(metal);
+    expect(byId.get(metal)).toMatchObject({ fits: true, reason: null });
+    expect(byId.get(metal)?.score).toBeGreaterThan(0);
+    expect(byId.get(draining)).toMatchObject({ fits: false, reason: 'status' });
+    // 2.10.0 is above 2.9.5 by semver (a string compare would say it is below).
+    expect(byId.get(old)).toMatchObject({ fits: false, reason: 'cml-version' });
+    expect(byId.get(old)?.message).toMatch(/runs CML 2\.10\.0; the session needs CML \[2\.9\.0 – 2\.9\.5\]/);
+  });
+
+  it('says when nothing can ever fit (UNPLACEABLE), when the timeslot is too far (WAIT_FOR_TIMESLOT), and when a session is placed', async () => {
+    const evaluation = await definition('plan-evaluation', { licenseAffinity: ['EVALUATION'] });
+    const stuck = await createSession(e, evaluation, 'nobody');
+    const s = await plan(stuck);
+    expect(s.decision).toBe('UNPLACEABLE');
+    expect(s.summary).toMatch(/fits no enabled worker template/);
+    expect(s.candidates.every((c) => !c.fits)).toBe(true);
+    expect(s.candidates.filter((c) => c.reason === 'license').length).toBeGreaterThan(0);
+
+    const defId = await definition('plan-later');
+    const start = new Date(Date.now() + 2 * 3600_000);
+    const later = await data<{ createSession: { id: string } }>(e.publicUrl, e.token, `mutation($input: CreateSessionInput!) { createSession(input: $input) { id } }`, {
+      input: { definitionId: defId, owner: 'later', timeslotStart: start.toISOString(), timeslotEnd: new Date(start.getTime() + 3600_000).toISOString() },
+    });
+    const w = await plan(later.createSession.id);
+    expect(w.decision).toBe('WAIT_FOR_TIMESLOT');
+    expect(new Date(w.eligibleAt ?? 0).getTime()).toBe(start.getTime() - 35 * 60_000);
+
+    const placed = await createSession(e, defId, 'placed');
+    const worker = await observedWorker(e, 'plan-placed');
+    await schedule(e, placed, worker);
+    const n = await plan(placed);
+    expect(n.decision).toBe('NOT_PENDING');
+    expect(n.worker?.id).toBe(worker);
+  });
+
+  it('is not part of the public schema', async () => {
+    const r = await gql(e.publicUrl, e.token, `query($id: ID!) { session(id: $id) { placementPlan { decision } } }`, { id: 'x' });
+    expect(r.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
 });

@@ -36,6 +36,11 @@ export const resolvers: Resolvers = {
     allocatedCapacity: (worker) => allocatedCapacity(worker),
     availableCapacity: (worker) => availableCapacity(worker),
   },
+  LabletSession: {
+    // The gateway sends the session's key and the `@requires` fields: the representation is the parent.
+    __resolveReference: (ref) => ref,
+    placementPlan: (session, _, ctx) => ctx.workers.placementPlan(ctx.identity, session),
+  },
   WorkerTemplate: {
     __resolveReference: (ref, ctx) => ctx.templateByName.load(ref.name),
   },

@@ -59,6 +59,14 @@ export type CapacityReservation = {
   sessionId: Scalars['ID']['output'];
 };
 
+/** The CML server a definition needs (owned by the definitions subgraph). */
+export type CmlRequirements = {
+  __typename?: 'CmlRequirements';
+  maxVersion: Maybe<Scalars['String']['output']>;
+  minVersion: Maybe<Scalars['String']['output']>;
+  nodeDefinitions: Array<Scalars['String']['output']>;
+};
+
 /**
  * A CML server on an EC2 instance: its lifecycle, address, licence, capacity and the reservations of the
  * sessions placed on it.
@@ -134,6 +142,44 @@ export type CmlWorkerEdge = {
   /** The worker. */
   node: CmlWorker;
 };
+
+/** A lablet definition: what placement needs of it (owned by the definitions subgraph). */
+export type LabletDefinition = {
+  __typename?: 'LabletDefinition';
+  bootLeadTimeMinutes: Scalars['Int']['output'];
+  cmlRequirements: CmlRequirements;
+  id: Scalars['ID']['output'];
+  licenseAffinity: Array<LicenseType>;
+  portTemplate: Array<PortTemplateEntry>;
+  resourceRequirements: ResourceRequirements;
+};
+
+/** A lablet session (owned by the sessions subgraph); this subgraph contributes its placement plan. */
+export type LabletSession = {
+  __typename?: 'LabletSession';
+  definition: LabletDefinition;
+  id: Scalars['ID']['output'];
+  /** What the resource-scheduler would do with this session now, and every worker's verdict (a dry run). */
+  placementPlan: PlacementPlan;
+  status: LabletSessionStatus;
+  timeslotEnd: Maybe<Scalars['DateTime']['output']>;
+  timeslotStart: Maybe<Scalars['DateTime']['output']>;
+};
+
+/** Lifecycle of a lablet session (owned by the sessions subgraph; read here for placement plans). */
+export type LabletSessionStatus =
+  | 'ARCHIVED'
+  | 'COLLECTING'
+  | 'EXPIRED'
+  | 'GRADING'
+  | 'INSTANTIATING'
+  | 'PENDING'
+  | 'READY'
+  | 'RUNNING'
+  | 'SCHEDULED'
+  | 'STOPPED'
+  | 'STOPPING'
+  | 'TERMINATED';
 
 /** The kind of CML licence a worker runs under. A PERSONAL worker hosts one session at a time. */
 export type LicenseType =
@@ -221,6 +267,54 @@ export type PageInfo = {
   hasNextPage: Scalars['Boolean']['output'];
 };
 
+/** One worker's verdict on a session. */
+export type PlacementCandidate = {
+  __typename?: 'PlacementCandidate';
+  /** Whether it can take the session now. */
+  fits: Scalars['Boolean']['output'];
+  /** The refusal, in words. */
+  message: Maybe<Scalars['String']['output']>;
+  /** Why it cannot (status, license, cml-version, node-definitions, personal-licence, capacity, ports). */
+  reason: Maybe<Scalars['String']['output']>;
+  /** Bin-packing score in [0, 1] when it fits: its fill after the placement (the highest wins). */
+  score: Maybe<Scalars['Float']['output']>;
+  /** The worker. */
+  worker: CmlWorker;
+};
+
+/** What the resource-scheduler would do with a session now. */
+export type PlacementDecision =
+  /** The timeslot ended while the session was PENDING: it is terminated. */
+  | 'EXPIRED'
+  /** The session is not PENDING: there is nothing to place. */
+  | 'NOT_PENDING'
+  /** A RUNNING worker fits: the session goes on `worker`. */
+  | 'PLACE'
+  /** No worker fits: a new worker from `templateName` is requested. */
+  | 'SCALE_UP'
+  /** No worker and no enabled template fits: the session stays PENDING until an operator acts. */
+  | 'UNPLACEABLE'
+  /** No RUNNING worker fits, but `worker`, being provisioned (or not yet observed), will take it. */
+  | 'WAIT_FOR_CAPACITY'
+  /** The timeslot starts later than the boot lead time from now: placed from `eligibleAt`. */
+  | 'WAIT_FOR_TIMESLOT';
+
+/** The resource-scheduler's decision for one session, explained. */
+export type PlacementPlan = {
+  __typename?: 'PlacementPlan';
+  /** Every worker not TERMINATED: the ones that fit first, by score, then the others with their reason. */
+  candidates: Array<PlacementCandidate>;
+  decision: PlacementDecision;
+  /** When the session may be placed (its timeslot start minus the definition's boot lead time). */
+  eligibleAt: Maybe<Scalars['DateTime']['output']>;
+  /** The decision in words. */
+  summary: Scalars['String']['output'];
+  /** The template a new worker is requested from (SCALE_UP). */
+  templateName: Maybe<Scalars['String']['output']>;
+  /** The worker it goes on (PLACE) or waits for (WAIT_FOR_CAPACITY). */
+  worker: Maybe<CmlWorker>;
+};
+
 /** A named port and the number it got on a worker. */
 export type PortMapping = {
   __typename?: 'PortMapping';
@@ -228,6 +322,12 @@ export type PortMapping = {
   name: Scalars['String']['output'];
   /** Port number on the worker (2000–9999). */
   port: Scalars['Int']['output'];
+};
+
+/** A named port of a definition's port template (owned by the definitions subgraph). */
+export type PortTemplateEntry = {
+  __typename?: 'PortTemplateEntry';
+  name: Scalars['String']['output'];
 };
 
 export type Query = {
@@ -283,6 +383,15 @@ export type ReserveCapacityInput = {
   sessionId: Scalars['ID']['input'];
   /** Worker to reserve on. */
   workerId: Scalars['ID']['input'];
+};
+
+/** What one session of a definition needs on a worker (owned by the definitions subgraph). */
+export type ResourceRequirements = {
+  __typename?: 'ResourceRequirements';
+  cpuCores: Scalars['Float']['output'];
+  memoryGb: Scalars['Float']['output'];
+  nodeCount: Scalars['Int']['output'];
+  storageGb: Scalars['Float']['output'];
 };
 
 export type Subscription = {
@@ -464,6 +573,7 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 /** Mapping of federation types */
 export type FederationTypes = {
   CmlWorker: CmlWorker;
+  LabletSession: LabletSession;
   WorkerTemplate: WorkerTemplate;
 };
 
@@ -472,6 +582,11 @@ export type FederationReferenceTypes = {
   CmlWorker:
     ( { __typename: 'CmlWorker' }
     & GraphQLRecursivePick<FederationTypes['CmlWorker'], {"id":true}> );
+  LabletSession:
+    ( { __typename: 'LabletSession' }
+    & GraphQLRecursivePick<FederationTypes['LabletSession'], {"id":true}>
+    & ( Record<PropertyKey, never>
+        | GraphQLRecursivePick<FederationTypes['LabletSession'], {"status":true,"timeslotStart":true,"timeslotEnd":true,"definition":{"resourceRequirements":{"cpuCores":true,"memoryGb":true,"storageGb":true,"nodeCount":true},"licenseAffinity":true,"portTemplate":{"name":true},"cmlRequirements":{"minVersion":true,"maxVersion":true,"nodeDefinitions":true},"bootLeadTimeMinutes":true}}> ) );
   WorkerTemplate:
     ( { __typename: 'WorkerTemplate' }
     & GraphQLRecursivePick<FederationTypes['WorkerTemplate'], {"name":true}> );
@@ -487,20 +602,29 @@ export type ResolversTypes = {
   CapacityInput: CapacityInput;
   CapacityReservation: ResolverTypeWrapper<ReservationModel>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
-  CmlWorker: ResolverTypeWrapper<WorkerModel>;
+  CmlRequirements: ResolverTypeWrapper<CmlRequirements>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  CmlWorker: ResolverTypeWrapper<WorkerModel>;
   CmlWorkerConnection: ResolverTypeWrapper<Omit<CmlWorkerConnection, 'edges'> & { edges: Array<ResolversTypes['CmlWorkerEdge']> }>;
   CmlWorkerEdge: ResolverTypeWrapper<Omit<CmlWorkerEdge, 'node'> & { node: ResolversTypes['CmlWorker'] }>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
+  LabletDefinition: ResolverTypeWrapper<LabletDefinition>;
+  LabletSession: ResolverTypeWrapper<Omit<LabletSession, 'placementPlan'> & { placementPlan: ResolversTypes['PlacementPlan'] }>;
+  LabletSessionStatus: LabletSessionStatus;
   LicenseType: LicenseType;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  PlacementCandidate: ResolverTypeWrapper<Omit<PlacementCandidate, 'worker'> & { worker: ResolversTypes['CmlWorker'] }>;
+  PlacementDecision: PlacementDecision;
+  PlacementPlan: ResolverTypeWrapper<Omit<PlacementPlan, 'candidates' | 'worker'> & { candidates: Array<ResolversTypes['PlacementCandidate']>, worker?: Maybe<ResolversTypes['CmlWorker']> }>;
   PortMapping: ResolverTypeWrapper<PortMapping>;
+  PortTemplateEntry: ResolverTypeWrapper<PortTemplateEntry>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   RequestWorkerInput: RequestWorkerInput;
   ReserveCapacityInput: ReserveCapacityInput;
+  ResourceRequirements: ResolverTypeWrapper<ResourceRequirements>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   WorkerFilter: WorkerFilter;
   WorkerInstanceInput: WorkerInstanceInput;
@@ -517,19 +641,26 @@ export type ResolversParentTypes = {
   CapacityInput: CapacityInput;
   CapacityReservation: ReservationModel;
   ID: Scalars['ID']['output'];
-  CmlWorker: WorkerModel;
+  CmlRequirements: CmlRequirements;
   String: Scalars['String']['output'];
+  CmlWorker: WorkerModel;
   CmlWorkerConnection: Omit<CmlWorkerConnection, 'edges'> & { edges: Array<ResolversParentTypes['CmlWorkerEdge']> };
   CmlWorkerEdge: Omit<CmlWorkerEdge, 'node'> & { node: ResolversParentTypes['CmlWorker'] };
   DateTime: Scalars['DateTime']['output'];
   JSON: Scalars['JSON']['output'];
+  LabletDefinition: LabletDefinition;
+  LabletSession: Omit<LabletSession, 'placementPlan'> & { placementPlan: ResolversParentTypes['PlacementPlan'] } | FederationReferenceTypes['LabletSession'];
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
   Boolean: Scalars['Boolean']['output'];
+  PlacementCandidate: Omit<PlacementCandidate, 'worker'> & { worker: ResolversParentTypes['CmlWorker'] };
+  PlacementPlan: Omit<PlacementPlan, 'candidates' | 'worker'> & { candidates: Array<ResolversParentTypes['PlacementCandidate']>, worker?: Maybe<ResolversParentTypes['CmlWorker']> };
   PortMapping: PortMapping;
+  PortTemplateEntry: PortTemplateEntry;
   Query: Record<PropertyKey, never>;
   RequestWorkerInput: RequestWorkerInput;
   ReserveCapacityInput: ReserveCapacityInput;
+  ResourceRequirements: ResourceRequirements;
   Subscription: Record<PropertyKey, never>;
   WorkerFilter: WorkerFilter;
   WorkerInstanceInput: WorkerInstanceInput;
@@ -598,6 +729,16 @@ export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes
   name: 'JSON';
 }
 
+export type LabletDefinitionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LabletDefinition'] = ResolversParentTypes['LabletDefinition']> = {
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+};
+
+export type LabletSessionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LabletSession'] = ResolversParentTypes['LabletSession'], FederationReferenceType extends FederationReferenceTypes['LabletSession'] = FederationReferenceTypes['LabletSession']> = {
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['LabletSession']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  placementPlan?: Resolver<ResolversTypes['PlacementPlan'], ParentType, ContextType>;
+};
+
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
   recordWorkerInstance?: Resolver<ResolversTypes['CmlWorker'], ParentType, ContextType, RequireFields<MutationRecordWorkerInstanceArgs, 'id' | 'input'>>;
   recordWorkerObservation?: Resolver<ResolversTypes['CmlWorker'], ParentType, ContextType, RequireFields<MutationRecordWorkerObservationArgs, 'id' | 'input'>>;
@@ -612,6 +753,23 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
 export type PageInfoResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = {
   endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+};
+
+export type PlacementCandidateResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PlacementCandidate'] = ResolversParentTypes['PlacementCandidate']> = {
+  fits?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  message?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  reason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  score?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  worker?: Resolver<ResolversTypes['CmlWorker'], ParentType, ContextType>;
+};
+
+export type PlacementPlanResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PlacementPlan'] = ResolversParentTypes['PlacementPlan']> = {
+  candidates?: Resolver<Array<ResolversTypes['PlacementCandidate']>, ParentType, ContextType>;
+  decision?: Resolver<ResolversTypes['PlacementDecision'], ParentType, ContextType>;
+  eligibleAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  summary?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  templateName?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  worker?: Resolver<Maybe<ResolversTypes['CmlWorker']>, ParentType, ContextType>;
 };
 
 export type PortMappingResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PortMapping'] = ResolversParentTypes['PortMapping']> = {
@@ -650,8 +808,12 @@ export type Resolvers<ContextType = Context> = {
   CmlWorkerEdge?: CmlWorkerEdgeResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   JSON?: GraphQLScalarType;
+  LabletDefinition?: LabletDefinitionResolvers<ContextType>;
+  LabletSession?: LabletSessionResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
+  PlacementCandidate?: PlacementCandidateResolvers<ContextType>;
+  PlacementPlan?: PlacementPlanResolvers<ContextType>;
   PortMapping?: PortMappingResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;

@@ -1,10 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
 import { actorOf, requireScope, Scope, type Identity } from '../../../core/auth/identity.ts';
-import type { WorkerStatus } from '../../../core/domain/enums.ts';
+import { LabletSessionStatus, LicenseType, WorkerStatus, values } from '../../../core/domain/enums.ts';
+import { explainPlacement, type PlacementDecision, type SessionDemand } from '../../../core/domain/scheduling.ts';
 import { EventTopic } from '../../../core/events/cloudevent.ts';
 import { badInput, ErrorCode, isLcmError, notFound } from '../../../core/errors.ts';
 import { newId } from '../../../core/ids.ts';
-import type { Page, PageRequest } from '../../../core/persistence/document-store.ts';
+import { encodeCursor, type Page, type PageRequest } from '../../../core/persistence/document-store.ts';
 import { subscribeIterator, type EventBus } from '../../../core/ports/event-bus.ts';
 import type { ChangePublisher } from '../../../core/subgraph/change-publisher.ts';
 import { reviveWorker, type Reservation, type Worker } from '../domain/model.ts';
@@ -33,6 +35,34 @@ export interface WorkerServiceOptions {
   portRange?: PortRange;
   /** Attempts of a change that keeps losing its conditional write to other replicas (default 16). */
   maxAttempts?: number;
+}
+
+/**
+ * What the gateway hands over for `LabletSession.placementPlan` (the `@requires` fields, fetched from the
+ * sessions and definitions subgraphs). Representations are raw JSON: dates arrive as strings.
+ */
+const SessionPlacementRef = z.object({
+  id: z.string(),
+  status: z.enum(values(LabletSessionStatus) as [LabletSessionStatus, ...LabletSessionStatus[]]),
+  timeslotStart: z.coerce.date().nullish(),
+  timeslotEnd: z.coerce.date().nullish(),
+  definition: z.object({
+    resourceRequirements: z.object({ cpuCores: z.number(), memoryGb: z.number(), storageGb: z.number(), nodeCount: z.number().int() }),
+    licenseAffinity: z.array(z.enum(values(LicenseType) as [LicenseType, ...LicenseType[]])),
+    portTemplate: z.array(z.object({ name: z.string() })),
+    cmlRequirements: z.object({ minVersion: z.string().nullish(), maxVersion: z.string().nullish(), nodeDefinitions: z.array(z.string()) }),
+    bootLeadTimeMinutes: z.number().int(),
+  }),
+});
+
+/** The resource-scheduler's decision for one session, with the workers it names (PlacementPlan). */
+export interface PlacementPlanView {
+  decision: PlacementDecision | 'NOT_PENDING';
+  summary: string;
+  worker: Worker | null;
+  templateName: string | null;
+  eligibleAt: Date | null;
+  candidates: Array<{ worker: Worker; fits: boolean; score: number | null; reason: string | null; message: string | null }>;
 }
 
 /** What a command decided: nothing to write, or the next worker and the event that announces it. */
@@ -95,6 +125,70 @@ export class WorkerService {
         return undefined;
       }
     });
+  }
+
+  /**
+   * What the resource-scheduler would do with a session now (a dry run of the same engine on the
+   * current workers and templates), given the session's `@requires` representation.
+   */
+  async placementPlan(identity: Identity | undefined, representation: unknown): Promise<PlacementPlanView> {
+    requireScope(identity, Scope.READ);
+    const parsed = SessionPlacementRef.safeParse(representation);
+    if (!parsed.success) throw badInput('LabletSession', `placement plan: incomplete session representation (${parsed.error.issues[0]?.message ?? 'invalid'})`);
+    const ref = parsed.data;
+    const workers = await this.allWorkers();
+    const byId = new Map(workers.map((w) => [w.id, w]));
+    if (ref.status !== LabletSessionStatus.PENDING) {
+      const holder = workers.find((w) => w.reservations.some((r) => r.sessionId === ref.id));
+      return {
+        decision: 'NOT_PENDING',
+        summary: `the session is ${ref.status}; there is nothing to place${holder ? ` (it holds a reservation on worker ${holder.id})` : ''}`,
+        worker: holder ?? null,
+        templateName: null,
+        eligibleAt: null,
+        candidates: [],
+      };
+    }
+    const d = ref.definition;
+    const cml = d.cmlRequirements;
+    const demand: SessionDemand = {
+      sessionId: ref.id,
+      timeslotStart: ref.timeslotStart ?? null,
+      timeslotEnd: ref.timeslotEnd ?? null,
+      bootLeadTimeMinutes: d.bootLeadTimeMinutes,
+      capacity: { cpuCores: d.resourceRequirements.cpuCores, memoryGb: d.resourceRequirements.memoryGb, storageGb: d.resourceRequirements.storageGb, maxNodes: d.resourceRequirements.nodeCount },
+      portNames: d.portTemplate.map((p) => p.name),
+      licenseAffinity: d.licenseAffinity,
+      cmlRequirements: cml.minVersion || cml.maxVersion || cml.nodeDefinitions.length > 0 ? cml : null,
+    };
+    const templates = await this.templates.list();
+    const e = explainPlacement(demand, workers, templates, this.clock(), this.portRange);
+    const holder = workers.find((w) => w.reservations.some((r) => r.sessionId === ref.id));
+    return {
+      decision: e.decision,
+      summary: holder ? `${e.summary}; it already holds a reservation on worker ${holder.id} (an interrupted bind the scheduler resumes or releases)` : e.summary,
+      worker: e.workerId ? (byId.get(e.workerId) ?? null) : null,
+      templateName: e.templateName,
+      eligibleAt: e.eligibleAt,
+      candidates: e.workers.flatMap((v) => {
+        const worker = byId.get(v.workerId);
+        return worker ? [{ worker, fits: v.fits, score: v.score, reason: v.refusal?.reason ?? null, message: v.refusal?.message ?? null }] : [];
+      }),
+    };
+  }
+
+  /** Every worker that is not TERMINATED. */
+  private async allWorkers(): Promise<Worker[]> {
+    const statuses = values(WorkerStatus).filter((st) => st !== WorkerStatus.TERMINATED);
+    const out: Worker[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.workers.page({ statuses }, { first: 500, ...(after ? { after } : {}) });
+      out.push(...page.items);
+      const last = page.items.at(-1);
+      if (!page.hasNextPage || !last) return out;
+      after = encodeCursor(last.id);
+    }
   }
 
   // -------------------------------------------------------------------------------------------------
