@@ -1,0 +1,107 @@
+/**
+ * The lablet-controller (DESIGN.md §4): drives each placed session through its lab's life — boot
+ * window, instantiation on CML (reuse a wiped lab or import, PATty port tags, start, boot), the
+ * student's user session in LDS, health and timeslot, evidence and grading, the score report, teardown
+ * and release of capacity — and receives LDS and grading-engine CloudEvents on `POST /events`.
+ * Decisions are pure in decide.ts, I/O in reconcile.ts, events in events.ts, lab helpers in lab.ts.
+ *
+ * Wiring: one leader-elected `Controller` keyed by session id. The informer lists every session that
+ * is not ARCHIVED or TERMINATED and is woken by their status projections (`/lcm/sessions/<id>/status`);
+ * a session that becomes TERMINATED leaves the cache, which reconciles it once more (its teardown);
+ * waits (boot window, boot, grading, health, timeslot end) are requeues. The periodic resync re-lists,
+ * so a missed event only delays work.
+ */
+import type http from 'node:http';
+import { LabletSessionStatus as S } from '../../core/domain/enums.ts';
+import { cloudEventsHandler } from '../../core/events/cloudevents-http.ts';
+import { Controller } from '../../core/runtime/index.ts';
+import type { ControllerDeps, ControllerFactory } from '../kit/role.ts';
+import { actionRecorder } from '../kit/metrics.ts';
+import { sessionSource } from '../kit/sources.ts';
+import { labletClients, type LabletClients } from './clients.ts';
+import type { Settings } from './decide.ts';
+import { LabletEvents, SeenEvents } from './events.ts';
+import { LabletReconciler } from './reconcile.ts';
+
+const NAME = 'lablet-controller';
+
+/** Every status in which the controller has something to do (TERMINATED: once more, via the cache). */
+const WATCHED = Object.values(S).filter((s) => s !== S.ARCHIVED && s !== S.TERMINATED && s !== S.PENDING);
+
+export interface LabletControllerOptions extends Partial<Omit<Settings, 'bootTimeoutMs' | 'gradingTimeoutMs'>> {
+  /** Sessions reconciled at once (never one twice). Default 16. */
+  concurrency?: number;
+  /** How long a lab stop or wipe may take. Default 120 s. */
+  labActionTimeoutMs?: number;
+  /** First retry delay of a failed step (doubling). Default 500 ms. */
+  retryBaseDelayMs?: number;
+  /** The external clients (default: from the configuration and overrides). */
+  clients?: (deps: ControllerDeps) => LabletClients;
+  /** Retention of processed event ids. Default 7200 s. */
+  seenEventsTtlSeconds?: number;
+}
+
+export const DEFAULT_SETTINGS: Omit<Settings, 'bootTimeoutMs' | 'gradingTimeoutMs'> = {
+  maxStepAttempts: 6,
+  maxGradingAttempts: 2,
+  pollMs: 1_000,
+  gradingPollMs: 5_000,
+  healthIntervalMs: 30_000,
+};
+
+export function createLabletController(options: LabletControllerOptions = {}): ControllerFactory {
+  return async (deps) => {
+    const settings: Settings = {
+      bootTimeoutMs: deps.config.LCM_LAB_BOOT_TIMEOUT_SECONDS * 1000,
+      gradingTimeoutMs: deps.config.LCM_GRADING_TIMEOUT_SECONDS * 1000,
+      maxStepAttempts: options.maxStepAttempts ?? DEFAULT_SETTINGS.maxStepAttempts,
+      maxGradingAttempts: options.maxGradingAttempts ?? DEFAULT_SETTINGS.maxGradingAttempts,
+      pollMs: options.pollMs ?? DEFAULT_SETTINGS.pollMs,
+      gradingPollMs: options.gradingPollMs ?? DEFAULT_SETTINGS.gradingPollMs,
+      healthIntervalMs: options.healthIntervalMs ?? DEFAULT_SETTINGS.healthIntervalMs,
+    };
+    const clients = options.clients?.(deps) ?? labletClients(deps);
+    const record = actionRecorder(deps.registry, NAME);
+    const reconciler = new LabletReconciler(deps, clients, { settings, labActionTimeoutMs: options.labActionTimeoutMs ?? 120_000 }, record);
+    const controller = new Controller({
+      name: NAME,
+      store: deps.store,
+      reconcile: (key, ctx) => reconciler.reconcile(key, ctx),
+      watches: [{ source: sessionSource(deps.client, WATCHED) }],
+      concurrency: options.concurrency ?? 16,
+      rateLimit: { baseDelayMs: options.retryBaseDelayMs ?? 500, maxDelayMs: 60_000 },
+      resyncPeriodMs: deps.config.LCM_CONTROLLER_RESYNC_SECONDS * 1000,
+      ...(deps.leaderElection ? { leaderElection: deps.leaderElection } : {}),
+      registry: deps.registry,
+      logger: deps.logger,
+    });
+    const events = new LabletEvents(deps, new SeenEvents(deps.store, options.seenEventsTtlSeconds ?? 7200), {
+      wake: (id) => controller.enqueue(id),
+    });
+    const sink = cloudEventsHandler({
+      onEvent: (event) => events.handle(event),
+      onError: (err, event) => deps.logger.warn({ err, type: event.type, id: event.id }, 'event could not be processed'),
+    });
+    return {
+      controllers: [controller],
+      async handle(req: http.IncomingMessage, res: http.ServerResponse) {
+        const path = (req.url ?? '').split('?')[0];
+        if (path !== '/events') return false;
+        await sink(req, res);
+        return true;
+      },
+      async readiness() {
+        const missing: string[] = [];
+        if (!clients.lds) missing.push(`${NAME}: no LDS configured (LCM_LDS_URL)`);
+        if (!clients.grading) missing.push(`${NAME}: no grading engine configured (LCM_GRADING_URL)`);
+        return missing;
+      },
+      async stop() {
+        await controller.stop();
+        await clients.close();
+      },
+    };
+  };
+}
+
+export const factory: ControllerFactory = createLabletController();

@@ -1,0 +1,1 @@
+export { GradingClient, GradingScoreReport, GradingView, type GradingInterface, type GradingPod, type NewGrading } from './client.ts';

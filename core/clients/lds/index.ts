@@ -1,0 +1,1 @@
+export { LdsClient, LdsUserSession, LdsDevice, isFinalized, type NewLdsSession } from './client.ts';
