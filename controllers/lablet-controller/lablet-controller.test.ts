@@ -297,4 +297,26 @@ describe('lablet-controller against the system', () => {
     const all = (await (await fetch(`${lds().url}/sessions?labletSessionId=${id}`)).json()) as { sessions: unknown[] };
     expect(all.sessions).toHaveLength(1);
   });
+
+  it('a grading that fails is asked for once more; failing again ends the session TERMINATED with the reason, torn down', async () => {
+    const grading = h.system.simulators!.grading;
+    grading.setFaults({ failGrading: 2, failReason: 'pod unreachable' });
+    try {
+      const worker = await cmlWorker('w-gradefail');
+      const def = await createDefinition(h, 'lab-gradefail');
+      const id = await placed(def, worker.id);
+      const s = await until(id, 'READY');
+      await transition(h, id, 'RUNNING');
+      await transition(h, id, 'COLLECTING');
+      const ended = await until(id, 'TERMINATED');
+      expect(ended.statusHistory.at(-1)?.reason).toMatch(/grading failed after 2 attempt\(s\): .*pod unreachable/);
+      expect(ended.pipelineProgress?.grading).toMatchObject({ attempts: 2 });
+      expect(ended.scoreReport).toBeNull();
+      await eventually('teardown done', async () => (await session(id)).pipelineProgress?.teardown?.done === true);
+      expect((await labs(worker.cml)).find((l) => l.id === s.cmlLabId)?.state).toBe('DEFINED_ON_CORE');
+      expect(await reservations(worker.id)).not.toContain(id);
+    } finally {
+      grading.setFaults({ failGrading: 0 });
+    }
+  });
 });

@@ -36,6 +36,8 @@ const LAB_HOLDERS: ReadonlySet<LabletSessionStatus> = new Set([S.SCHEDULED, S.IN
 
 /** Most steps one reconcile performs before it yields the worker (and requeues the key at once). */
 const MAX_STEPS_PER_RECONCILE = 40;
+/** Longest requeue delay. */
+const MAX_WAIT_MS = 10 * 60_000;
 
 export interface ReconcilerOptions {
   settings: Settings;
@@ -161,7 +163,8 @@ export class LabletReconciler {
         if (s.status !== S.READY && s.status !== S.RUNNING) this.healthChecks.delete(s.id);
         return undefined;
       case 'wait':
-        return { requeueAfterMs: Math.max(1, Math.ceil(step.ms)) };
+        // Capped: a timeslot weeks away is looked at again now and then (and timers stay in range).
+        return { requeueAfterMs: Math.min(MAX_WAIT_MS, Math.max(1, Math.ceil(step.ms))) };
       case 'advance':
         await this.deps.client.request(LcAdvanceDocument, { id: s.id, to: step.to, reason: step.reason, expectedRevision: s.revision });
         this.record(`advance:${step.to}`, 'ok');
