@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 
 const nodeRequire = createRequire(import.meta.url);
 
+// Every test (what `npm test` runs). The tiers (`npm run test:unit|test:integration|test:e2e`) are
+// described in vitest.unit.config.ts.
 export default defineConfig({
   // graphql 16 ships CommonJS (`main`) and ESM (`module`) builds without an `exports` map. Node (and so
   // every dependency and `npm start`) loads the CommonJS one; Vite would pick `module` for our test

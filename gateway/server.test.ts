@@ -3,8 +3,9 @@ import { GraphQLError, type ValidationRule } from 'graphql';
 import { startBenchmarkSubgraphs, type RunningBenchmarkSubgraphs } from '../bench/gateway/subgraphs.ts';
 import { createGateway } from './server.ts';
 import type { OperationCompleteEvent, RunningGateway } from './types.ts';
-import { startLabSubgraphs, type LabSubgraphs } from './test-fixtures/lab-subgraphs.ts';
-import type { SubgraphRequestRecord } from './test-fixtures/subgraph-server.ts';
+import { eventually } from '../test/support/eventually.ts';
+import { startLabSubgraphs, type LabSubgraphs } from '../test/support/gateway/lab-subgraphs.ts';
+import type { SubgraphRequestRecord } from '../test/support/gateway/subgraph-server.ts';
 
 /** The gateway server: hook points, ops endpoints, request handling. */
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -197,7 +198,7 @@ describe('gateway server', () => {
     const own = await createGateway({ supergraphSdl: labs.supergraphSdl });
     requests.length = 0;
     const inflight = post(`${own.url}/graphql`, { query: '{ labs(ids: ["l1"]) { id owner { name } uptime } }' });
-    while (requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    await eventually('the request to reach a subgraph', () => requests.length > 0, { intervalMs: 1 });
     await own.close();
     const response = await inflight;
     expect(response.status).toBe(200);

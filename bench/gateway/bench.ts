@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { startStockGateway } from '../../gateway/test-fixtures/stock-gateway.ts';
+import { startStockGateway } from '../../test/support/gateway/stock-gateway.ts';
 import {
   freePort,
   residentMiB,

@@ -3,7 +3,7 @@ import { ApolloServer } from '@apollo/server';
 import { startStandaloneServer } from '@apollo/server/standalone';
 import { createApolloServerGateway } from '../../gateway/apollo-server-adapter.ts';
 import { createGateway } from '../../gateway/server.ts';
-import { startStockGateway } from '../../gateway/test-fixtures/stock-gateway.ts';
+import { startStockGateway } from '../../test/support/gateway/stock-gateway.ts';
 
 /**
  * Child process of the gateway benchmark: one Node gateway serving the supergraph file at

@@ -1,7 +1,7 @@
 /**
  * The repository port every aggregate store is built on: documents with an `id` and an optimistic
  * concurrency `revision`, conditional replace, batched reads, and filtered cursor pages. Two adapters
- * hold to one contract suite (`document-store.contract.ts`): MongoDB (the official driver) and memory.
+ * hold to one contract suite (`test/support/contracts/document-store.contract.ts`): MongoDB (the official driver) and memory.
  *
  * Filters are a small typed condition language both adapters understand, so a repository states its
  * queries once. Pages are sorted by `id` ascending (ids are time-ordered, see `core/ids.ts`); the

@@ -2,7 +2,7 @@
  * The coordination store port (DESIGN.md §4, §7): a consistent key-value store with revisions, prefix
  * watches, leases and leader election. etcd in production (`core/adapters/etcd`), an in-memory store
  * with the same semantics for the embedded default (`core/adapters/memory`). Both are held to one
- * contract test suite (`core/ports/coordination.contract.ts`).
+ * contract test suite (`test/support/contracts/coordination.contract.ts`).
  *
  * Keys are plain strings under `/lcm/` (see `CoordinationKeys`). Revisions are the store's global,
  * monotonically increasing revision (etcd's `mod_revision`).

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MemoryCoordinationCluster, type MemoryCoordinationStore } from '../adapters/memory/memory-coordination.ts';
-import { eventually } from '../ports/coordination.contract.ts';
+import { eventually } from '../../test/support/eventually.ts';
 import type { WatchEvent } from '../ports/coordination.ts';
 import { Informer, type InformerSource } from './informer.ts';
 import type { ControllerMetrics } from './metrics.ts';
@@ -103,7 +103,7 @@ describe('Informer', () => {
     await service.save('a', 2);
     await service.save('c', 1);
     await service.remove('b');
-    await eventually(() => log.length === 5, 2000, 'watch events');
+    await eventually('watch events', () => log.length === 5, { timeoutMs: 2000 });
     expect(log.slice(2)).toEqual(['update a@1->2', 'add c@1', 'delete b']);
     expect(informer.get('a')).toEqual({ id: 'a', version: 2 });
     expect(informer.keys().sort()).toEqual(['a', 'c']);
@@ -119,7 +119,7 @@ describe('Informer', () => {
     };
     const log = record(informer);
     await informer.start();
-    await eventually(() => informer.get('a')?.version === 2, 2000, 'the change made during the list');
+    await eventually('the change made during the list', () => informer.get('a')?.version === 2, { timeoutMs: 2000 });
     expect(log).toEqual(['add a@1', 'update a@1->2']);
   });
 
@@ -130,7 +130,7 @@ describe('Informer', () => {
     await informer.start();
     await store.put('/lcm/things/a', JSON.stringify({ id: 'a', version: 3 }));
     await service.save('a', 6);
-    await eventually(() => informer.get('a')?.version === 6, 2000, 'the newer state');
+    await eventually('the newer state', () => informer.get('a')?.version === 6, { timeoutMs: 2000 });
     expect(log).toEqual(['add a@5', 'update a@5->6']);
   });
 
@@ -177,12 +177,12 @@ describe('Informer', () => {
     await writer.put('/lcm/things/b', JSON.stringify({ id: 'b', version: 1 }));
     cluster.compact(cluster.revision);
     store.reconnect();
-    await eventually(() => service.listCalls === 2 && log.length === 3, 2000, 'a re-list after the reset');
+    await eventually('a re-list after the reset', () => service.listCalls === 2 && log.length === 3, { timeoutMs: 2000 });
     expect(resets).toEqual(['things']);
     expect(log.slice(1).sort()).toEqual(['add b@1', 'update a@1->2']);
     // The watch goes on after the reset.
     await service.save('c', 1);
-    await eventually(() => informer.get('c') !== undefined, 2000, 'a change after the reset');
+    await eventually('a change after the reset', () => informer.get('c') !== undefined, { timeoutMs: 2000 });
   });
 
   it('stop ends the watch; a handler that throws does not stop the others', async () => {
@@ -195,10 +195,14 @@ describe('Informer', () => {
     const log = record(informer);
     await informer.start();
     await service.save('a', 1);
-    await eventually(() => log.length === 1, 2000, 'the add');
+    await eventually('the add', () => log.length === 1, { timeoutMs: 2000 });
     await informer.stop();
+    // Positive signal first: a watch still open on the same prefix sees the next change.
+    const seen: string[] = [];
+    const control = await service.store.watchPrefix('/lcm/things/', { onEvent: (e) => seen.push(e.key) });
+    cleanups.push(() => control.close());
     await service.save('b', 1);
-    await new Promise((r) => setTimeout(r, 20));
+    await eventually('the change to reach an open watch', () => seen.includes('/lcm/things/b'), { timeoutMs: 2000 });
     expect(log).toEqual(['add a@1']);
     expect(informer.isWatchConnected()).toBe(false);
   });

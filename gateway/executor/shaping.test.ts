@@ -18,7 +18,7 @@ import {
 import { operationFromDocument } from '@apollo/federation-internals';
 // The stock gateway's result shaping, to compare with (an internal module of @apollo/gateway).
 import { computeResponse } from '@apollo/gateway/dist/resultShaping.js';
-import { composeSupergraph } from '../test-fixtures/compose.ts';
+import { composeSupergraph } from '../../test/support/gateway/compose.ts';
 import { loadSupergraph } from '../supergraph.ts';
 import { CompiledShape, ShapingSchema } from './shaping.ts';
 

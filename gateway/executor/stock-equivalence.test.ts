@@ -3,8 +3,8 @@ import { BENCHMARK_QUERY } from '../../bench/gateway/query.ts';
 import { startBenchmarkSubgraphs, type RunningBenchmarkSubgraphs } from '../../bench/gateway/subgraphs.ts';
 import { createGateway } from '../server.ts';
 import type { RunningGateway } from '../types.ts';
-import { startLabSubgraphs, type LabSubgraphs } from '../test-fixtures/lab-subgraphs.ts';
-import { startStockGateway } from '../test-fixtures/stock-gateway.ts';
+import { startLabSubgraphs, type LabSubgraphs } from '../../test/support/gateway/lab-subgraphs.ts';
+import { startStockGateway } from '../../test/support/gateway/stock-gateway.ts';
 
 /**
  * Our gateway answers exactly like the stock `@apollo/server` + `@apollo/gateway` on the same

@@ -4,7 +4,8 @@ import { GraphQLError, type FormattedExecutionResult } from 'graphql';
 import WebSocket from 'ws';
 import { createGateway } from '../server.ts';
 import type { RunningGateway } from '../types.ts';
-import { LABS, startLabSubgraphs, type LabSubgraphs } from '../test-fixtures/lab-subgraphs.ts';
+import { eventually } from '../../test/support/eventually.ts';
+import { LABS, startLabSubgraphs, type LabSubgraphs } from '../../test/support/gateway/lab-subgraphs.ts';
 
 /**
  * Federated subscriptions end to end: real subgraphs (HTTP + graphql-ws), the gateway, and
@@ -30,14 +31,6 @@ function collect(client: Client, query: string, variables?: Record<string, unkno
   return collected;
 }
 
-async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 const LAB_UPDATED = `subscription Updates($ids: [ID!]) {
   labUpdated(ids: $ids) { id name owner { name email } uptime }
 }`;
@@ -46,6 +39,8 @@ describe('federated subscriptions', () => {
   let subgraphs: LabSubgraphs;
   let gateway: RunningGateway;
   const clients: Client[] = [];
+  /** Client subscriptions the gateway opened and closed (its plugin hooks). */
+  const clientSubscriptions = { opened: 0, closed: 0 };
 
   const connect = (identity?: string): Client => {
     const client = createClient({
@@ -71,13 +66,19 @@ describe('federated subscriptions', () => {
         const forwardHeaders: Record<string, string> = typeof identity === 'string' ? { 'x-forwarded-identity': identity } : {};
         return { forwardHeaders };
       },
+      plugins: [
+        {
+          subscriptionOpened: () => void clientSubscriptions.opened++,
+          subscriptionClosed: () => void clientSubscriptions.closed++,
+        },
+      ],
       subscriptions: { maxPerConnection: 3, upstreamRetryAttempts: 0, keepAliveMs: 100, upstreamKeepAliveMs: 100 },
     });
   });
 
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.dispose()));
-    await until(() => subgraphs.events.active === 0, 'upstream subscriptions to end');
+    await eventually('upstream subscriptions to end', () => subgraphs.events.active === 0);
   });
 
   afterAll(async () => {
@@ -88,10 +89,10 @@ describe('federated subscriptions', () => {
   it('resolves fields of other subgraphs (entity fetch, @requires) on every event', async () => {
     const client = connect();
     const sub = collect(client, LAB_UPDATED);
-    await until(() => subgraphs.events.active === 1, 'the upstream subscription');
+    await eventually('the upstream subscription', () => subgraphs.events.active === 1);
     subgraphs.events.publish(LABS[0]!);
     subgraphs.events.publish({ ...LABS[1]!, status: 'RUNNING' });
-    await until(() => sub.events.length === 2, 'two events');
+    await eventually('two events', () => sub.events.length === 2);
     expect(sub.events).toEqual([
       { data: { labUpdated: { id: 'l1', name: 'OSPF basics', owner: { name: 'Ada', email: 'ada@example.test' }, uptime: 3600 } } },
       { data: { labUpdated: { id: 'l2', name: 'BGP peering', owner: { name: 'Alan', email: null }, uptime: 3600 } } },
@@ -100,37 +101,44 @@ describe('federated subscriptions', () => {
   });
 
   it('shares one upstream subscription between identical subscriptions', async () => {
+    const openedBefore = clientSubscriptions.opened;
     const a = collect(connect(), LAB_UPDATED, { ids: ['l1'] });
     const b = collect(connect(), LAB_UPDATED, { ids: ['l1'] });
     const startedBefore = subgraphs.events.started;
-    await until(() => subgraphs.events.active === 1, 'the shared upstream subscription');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await eventually('the shared upstream subscription', () => subgraphs.events.active === 1);
+    // Positive signal: the gateway has opened both client subscriptions (it attaches them synchronously).
+    await eventually('both client subscriptions at the gateway', () => clientSubscriptions.opened - openedBefore >= 2);
     expect(subgraphs.events.active).toBe(1);
     const other = collect(connect(), LAB_UPDATED, { ids: ['l3'] });
-    await until(() => subgraphs.events.active === 2, 'a second upstream for other variables');
+    await eventually('a second upstream for other variables', () => subgraphs.events.active === 2);
 
     subgraphs.events.publish(LABS[0]!);
     subgraphs.events.publish(LABS[2]!);
-    await until(() => a.events.length === 1 && b.events.length === 1 && other.events.length === 1, 'events');
+    await eventually('events', () => a.events.length === 1 && b.events.length === 1 && other.events.length === 1);
     expect(a.events).toEqual(b.events);
     expect(other.events[0]).toMatchObject({ data: { labUpdated: { id: 'l3' } } });
     expect(subgraphs.events.started - startedBefore).toBe(2);
 
     // The shared upstream lives until its last subscriber leaves.
+    const closedBefore = clientSubscriptions.closed;
     a.stop();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await eventually('the first subscriber to leave the gateway', () => clientSubscriptions.closed > closedBefore);
+    // Positive signal: the shared upstream still delivers to the remaining subscriber.
+    subgraphs.events.publish(LABS[0]!);
+    await eventually('the next event for the remaining subscriber', () => b.events.length === 2);
+    expect(a.events).toHaveLength(1);
     expect(subgraphs.events.active).toBe(2);
     b.stop();
-    await until(() => subgraphs.events.active === 1, 'the shared upstream to end with its last subscriber');
+    await eventually('the shared upstream to end with its last subscriber', () => subgraphs.events.active === 1);
   });
 
   it('does not share between different forwarded identities, and forwards them upstream', async () => {
     const query = `subscription { labUpdated { id owner { strict } } }`;
     const alice = collect(connect('alice'), query);
     const bob = collect(connect('bob'), query);
-    await until(() => subgraphs.events.active === 2, 'one upstream per identity');
+    await eventually('one upstream per identity', () => subgraphs.events.active === 2);
     subgraphs.events.publish(LABS[0]!);
-    await until(() => alice.events.length === 1 && bob.events.length === 1, 'events');
+    await eventually('events', () => alice.events.length === 1 && bob.events.length === 1);
     // `strict` echoes the identity header the people subgraph received with the entity fetch.
     expect(alice.events[0]).toEqual({ data: { labUpdated: { id: 'l1', owner: { strict: 'Ada:alice' } } } });
     expect(bob.events[0]).toEqual({ data: { labUpdated: { id: 'l1', owner: { strict: 'Ada:bob' } } } });
@@ -157,11 +165,11 @@ describe('federated subscriptions', () => {
       };
       const first = open();
       const second = open();
-      await until(() => subgraphs.events.active === 1, 'one shared upstream for one sharing key');
+      await eventually('one shared upstream for one sharing key', () => subgraphs.events.active === 1);
       subgraphs.events.publish(LABS[0]!);
-      await until(() => first.events.length === 1 && second.events.length === 1, 'the first event');
+      await eventually('the first event', () => first.events.length === 1 && second.events.length === 1);
       subgraphs.events.publish(LABS[0]!);
-      await until(() => first.events.length === 2, 'the second event');
+      await eventually('the second event', () => first.events.length === 2);
       const strict = first.events.map((e) => (e.data as { labUpdated: { owner: { strict: string } } }).labUpdated.owner.strict);
       expect(strict[0]).toMatch(/^Ada:carol-v\d+$/);
       expect(strict[1]).not.toBe(strict[0]);
@@ -175,9 +183,9 @@ describe('federated subscriptions', () => {
   it('limits open operations per connection with a clear error', async () => {
     const client = connect();
     const open = [1, 2, 3].map((i) => collect(client, LAB_UPDATED, { ids: [`l${i}`] }));
-    await until(() => subgraphs.events.active === 3, 'three upstream subscriptions');
+    await eventually('three upstream subscriptions', () => subgraphs.events.active === 3);
     const refused = collect(client, LAB_UPDATED, { ids: ['l4'] });
-    await until(() => refused.errors.length === 1, 'the refusal');
+    await eventually('the refusal', () => refused.errors.length === 1);
     expect(refused.errors[0]).toEqual([
       {
         message: 'Too many operations on this connection: at most 3 may be open at once.',
@@ -186,23 +194,23 @@ describe('federated subscriptions', () => {
     ]);
     // The others keep working.
     subgraphs.events.publish(LABS[1]!);
-    await until(() => open[1]!.events.length === 1, 'an event on a subscription opened before');
+    await eventually('an event on a subscription opened before', () => open[1]!.events.length === 1);
   });
 
   it('disposes the upstream subscription when the client disconnects', async () => {
     const client = connect();
     collect(client, LAB_UPDATED);
-    await until(() => subgraphs.events.active === 1, 'the upstream subscription');
+    await eventually('the upstream subscription', () => subgraphs.events.active === 1);
     await client.dispose();
-    await until(() => subgraphs.events.active === 0, 'the upstream subscription to be disposed');
+    await eventually('the upstream subscription to be disposed', () => subgraphs.events.active === 0);
   });
 
   it("reports an entity fetch error in that event's errors and keeps the stream going", async () => {
     const sub = collect(connect(), `subscription { labUpdated { id owner { name } } }`);
-    await until(() => subgraphs.events.active === 1, 'the upstream subscription');
+    await eventually('the upstream subscription', () => subgraphs.events.active === 1);
     subgraphs.events.publish(LABS[3]!); // owner u-err: the people subgraph fails on name
     subgraphs.events.publish(LABS[0]!);
-    await until(() => sub.events.length === 2, 'two events');
+    await eventually('two events', () => sub.events.length === 2);
     expect(sub.events[0]).toEqual({
       errors: [
         {
@@ -227,13 +235,13 @@ describe('federated subscriptions', () => {
 
     const pingsBefore = subgraphs.labs.pings;
     collect(connect(), LAB_UPDATED);
-    await until(() => subgraphs.events.active === 1, 'the upstream subscription');
-    await until(() => subgraphs.labs.pings > pingsBefore, 'a ping from the gateway to the subgraph');
+    await eventually('the upstream subscription', () => subgraphs.events.active === 1);
+    await eventually('a ping from the gateway to the subgraph', () => subgraphs.labs.pings > pingsBefore);
   });
 
   it('runs queries and mutations over the WebSocket too', async () => {
     const sub = collect(connect(), `mutation { renameLab(id: "l2", name: "renamed") { name owner { name } } }`);
-    await until(() => sub.completed, 'the mutation result');
+    await eventually('the mutation result', () => sub.completed);
     expect(sub.events).toEqual([{ data: { renameLab: { name: 'renamed', owner: { name: 'Alan' } } } }]);
   });
 
@@ -255,9 +263,9 @@ describe('federated subscriptions', () => {
 
   it('ends subscriptions with an error when the subgraph goes away', async () => {
     const sub = collect(connect(), LAB_UPDATED);
-    await until(() => subgraphs.events.active === 1, 'the upstream subscription');
+    await eventually('the upstream subscription', () => subgraphs.events.active === 1);
     subgraphs.labs.dropWebSockets();
-    await until(() => sub.completed, 'the subscription to end');
+    await eventually('the subscription to end', () => sub.completed);
     expect(sub.events).toHaveLength(1);
     expect(sub.events[0]!.errors?.[0]).toMatchObject({
       extensions: { code: 'SUBSCRIPTION_UPSTREAM_CLOSED', serviceName: 'labs' },

@@ -2,7 +2,8 @@ import { DescribeImagesCommand, DescribeInstanceStatusCommand, type EC2Client, R
 import { afterEach, describe, expect, it } from 'vitest';
 import { cmlInstanceServices } from './cml-instances.ts';
 import { startEc2Simulator, type Ec2Simulator } from './index.ts';
-import { ec2Client, eventually } from './test-helpers.ts';
+import { eventually } from '../../test/support/eventually.ts';
+import { ec2Client } from '../../test/support/simulators/ec2.ts';
 
 /** The EC2 simulator with a simulated CML controller on every running instance. */
 
@@ -32,7 +33,7 @@ describe('cmlInstanceServices', () => {
       new RunInstancesCommand({ ImageId: images.Images?.[0]?.ImageId, InstanceType: 'm5zn.metal', MinCount: 1, MaxCount: 1 }),
     );
     const id = out.Instances?.[0]?.InstanceId as string;
-    await eventually(async () => {
+    await eventually('status checks ok', async () => {
       const status = await client.send(new DescribeInstanceStatusCommand({ InstanceIds: [id] }));
       return status.InstanceStatuses?.[0]?.InstanceStatus?.Status === 'ok' ? true : undefined;
     });

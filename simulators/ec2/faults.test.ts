@@ -11,7 +11,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startEc2Simulator, type Ec2Simulator, type Ec2SimulatorOptions } from './index.ts';
-import { ec2Client, eventually, fastRetry, rejection } from './test-helpers.ts';
+import { eventually } from '../../test/support/eventually.ts';
+import { ec2Client, fastRetry, rejection } from '../../test/support/simulators/ec2.ts';
 
 /** Every injectable fault, programmatic and over HTTP, as the real SDK experiences it. */
 
@@ -41,7 +42,7 @@ async function stateOf(instanceId: string): Promise<Instance> {
 }
 
 function reaches(instanceId: string, state: string): Promise<Instance> {
-  return eventually(async () => {
+  return eventually(`${instanceId} to be ${state}`, async () => {
     const instance = await stateOf(instanceId);
     return instance.State?.Name === state ? instance : undefined;
   });
@@ -220,7 +221,7 @@ describe('EC2 simulator faults: eventual consistency', () => {
     sim.faults.eventualConsistency(150);
     const [instance] = (await run(ec2)).Instances ?? [];
     const id = instance?.InstanceId as string;
-    const found = await eventually(() => stateOf(id).catch(() => undefined));
+    const found = await eventually(`${id} to be described`, () => stateOf(id).catch(() => undefined));
     expect(found.InstanceId).toBe(id);
     await ec2.send(new CreateTagsCommand({ Resources: [id], Tags: [{ Key: 'a', Value: 'b' }] }));
     expect(sim.instance(id)?.tags).toEqual({ a: 'b' });

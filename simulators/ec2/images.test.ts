@@ -1,7 +1,7 @@
 import { DescribeImagesCommand, type EC2Client, RunInstancesCommand, paginateDescribeImages } from '@aws-sdk/client-ec2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEc2Simulator, type Ec2Simulator, type Ec2SimulatorOptions } from './index.ts';
-import { ec2Client, rejection } from './test-helpers.ts';
+import { ec2Client, rejection } from '../../test/support/simulators/ec2.ts';
 
 /** DescribeImages over the seeded AMI catalogue, through the real SDK. */
 

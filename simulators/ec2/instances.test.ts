@@ -19,7 +19,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startEc2Simulator, type Ec2Simulator, type Ec2SimulatorOptions } from './index.ts';
-import { ec2Client, eventually, rejection } from './test-helpers.ts';
+import { eventually } from '../../test/support/eventually.ts';
+import { ec2Client, rejection } from '../../test/support/simulators/ec2.ts';
 
 /** Instance lifecycle, tags, filters, pagination and errors, through the real @aws-sdk/client-ec2. */
 
@@ -53,7 +54,7 @@ async function describe1(instanceId: string): Promise<Instance> {
 
 /** Poll DescribeInstances until the instance is in `state`. */
 function reaches(instanceId: string, state: string): Promise<Instance> {
-  return eventually(async () => {
+  return eventually(`${instanceId} to be ${state}`, async () => {
     const instance = await describe1(instanceId);
     return instance.State?.Name === state ? instance : undefined;
   });
@@ -234,7 +235,7 @@ describe('EC2 simulator: terminated instances vanish after the retention time', 
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
     const terminated = await reaches(id, 'terminated');
     expect(terminated.State?.Code).toBe(48);
-    const gone = await eventually(async () => {
+    const gone = await eventually(`${id} to be gone`, async () => {
       const error = await rejection(ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] })));
       return error.name === 'InvalidInstanceID.NotFound' ? error : undefined;
     });
@@ -365,7 +366,7 @@ describe('EC2 simulator: DescribeInstanceStatus', () => {
     await ec2.send(new StopInstancesCommand({ InstanceIds: [stoppedId] }));
     await reaches(stoppedId, 'stopped');
 
-    const statuses = await eventually(async () => {
+    const statuses = await eventually('status checks ok', async () => {
       const out = await ec2.send(new DescribeInstanceStatusCommand({}));
       return out.InstanceStatuses?.[0]?.InstanceStatus?.Status === 'ok' ? out.InstanceStatuses : undefined;
     });

@@ -12,7 +12,8 @@ import {
 import { afterEach, describe, expect, it } from 'vitest';
 import { listen } from '../../core/ops/ops-server.ts';
 import { startEc2Simulator, type Ec2Simulator, type InstanceServices, type SimInstance } from './index.ts';
-import { ec2Client, eventually } from './test-helpers.ts';
+import { eventually } from '../../test/support/eventually.ts';
+import { ec2Client } from '../../test/support/simulators/ec2.ts';
 
 /** The `instanceServices` hook: a service per running instance, on the instance's own address. */
 
@@ -78,7 +79,7 @@ async function get(host: string, port: number): Promise<string> {
 }
 
 function statusOk(instanceId: string): Promise<true> {
-  return eventually(async () => {
+  return eventually(`${instanceId} status checks ok`, async () => {
     const out = await ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: [instanceId] }));
     return out.InstanceStatuses?.[0]?.InstanceStatus?.Status === 'ok' ? true : undefined;
   });
@@ -104,7 +105,7 @@ describe('EC2 simulator: instance services', () => {
     expect(await get(first.publicIp as string, port)).toBe(id);
 
     await ec2.send(new StopInstancesCommand({ InstanceIds: [id] }));
-    await eventually(async () => (recorder.closed.includes(id) ? true : undefined));
+    await eventually(`the service of ${id} to close`, () => recorder.closed.includes(id));
     await expect(get(first.privateIp, port)).rejects.toThrow();
     await expect(get(first.publicIp as string, port)).rejects.toThrow();
     await sim.waitForState(id, 'stopped');
@@ -118,7 +119,7 @@ describe('EC2 simulator: instance services', () => {
     expect(await get(second.publicIp as string, newPort)).toBe(id);
 
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
-    await eventually(async () => (recorder.closed.length === 2 ? true : undefined));
+    await eventually('both services to close', () => recorder.closed.length === 2);
     await expect(get(second.privateIp, newPort)).rejects.toThrow();
   });
 
@@ -128,10 +129,10 @@ describe('EC2 simulator: instance services', () => {
     const recorder = helloServices(gate);
     await start(recorder.services);
     const id = await launchOne();
-    await eventually(async () => (recorder.started.length === 1 ? true : undefined));
+    await eventually('the service to start', () => recorder.started.length === 1);
     await ec2.send(new StopInstancesCommand({ InstanceIds: [id] }));
     open();
-    await eventually(async () => (recorder.closed.includes(id) ? true : undefined));
+    await eventually(`the service of ${id} to close`, () => recorder.closed.includes(id));
     await sim.waitForState(id, 'stopped');
     expect(sim.instance(id)?.instanceStatus).toBe('not-applicable');
   });
@@ -139,7 +140,7 @@ describe('EC2 simulator: instance services', () => {
   it('reports impaired status checks when the service fails to start', async () => {
     await start({ start: () => Promise.reject(new Error('controller disk full')) });
     const id = await launchOne();
-    const status = await eventually(async () => {
+    const status = await eventually('impaired status checks', async () => {
       const out = await ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: [id] }));
       return out.InstanceStatuses?.[0]?.InstanceStatus?.Status === 'impaired' ? out.InstanceStatuses[0] : undefined;
     });

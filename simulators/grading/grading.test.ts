@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseExternalEvent, type GradingSessionCompletedData } from '../../core/events/external-events.ts';
-import { startTestSink, type TestSink } from '../shared/test-sink.ts';
-import { request, until } from '../shared/test-client.ts';
+import { eventually } from '../../test/support/eventually.ts';
+import { startTestSink, type TestSink } from '../../test/support/simulators/event-sink.ts';
+import { request } from '../../test/support/simulators/http-client.ts';
 import { startGradingSimulator, type GradingSimulator } from './index.ts';
 
 const FAST_RETRY = { initialDelayMs: 5, maxDelayMs: 20, multiplier: 2, maxAttempts: 4 };
@@ -81,7 +82,7 @@ describe('grading simulator', () => {
     const second = await startGradingSimulator({ gradingDelayMs: 0, seed: 'exam-42' });
     try {
       for (const s of [first, second]) await request('POST', `${s.url}/grading-sessions`, gradingRequest('ls-same'));
-      await until(() => [first, second].every((s) => s.state().sessions[0]?.status === 'SUBMITTED'), 'both gradings');
+      await eventually('both gradings', () => [first, second].every((s) => s.state().sessions[0]?.status === 'SUBMITTED'), { timeoutMs: 5_000 });
       const [a, b] = [first, second].map((s) => s.state().sessions[0]?.scoreReport);
       expect(a?.sections).toEqual(b?.sections);
       expect(a?.score).toBe(b?.score);
@@ -129,12 +130,16 @@ describe('grading simulator', () => {
   it('slowGradingMs fault delays the result; the test control completes it at once', async () => {
     await request('POST', `${sim.url}/_sim/faults`, { slowGradingMs: 60_000 });
     const created = await request('POST', `${sim.url}/grading-sessions`, gradingRequest('ls-slow'));
-    await new Promise((r) => setTimeout(r, 30));
-    expect(sink.events).toHaveLength(0);
+    // Positive signal first: a grading started later without the fault completes; the slow one has not.
+    await request('POST', `${sim.url}/_sim/faults`, { slowGradingMs: 0 });
+    const fast = await request('POST', `${sim.url}/grading-sessions`, gradingRequest('ls-fast'));
+    await sink.waitForCount(1, 'grading.session.completed');
+    expect(sink.events.map((e) => e.event.subject)).toEqual([fast.body.id]);
     expect(sim.view(created.body.id).status).toBe('GRADING');
     const completed = await request('POST', `${sim.url}/_sim/grading-sessions/${created.body.id}/complete`, {});
     expect(completed.body).toMatchObject({ status: 'SUBMITTED' });
-    await sink.waitForCount(1, 'grading.session.completed');
+    const events = await sink.waitForCount(2, 'grading.session.completed');
+    expect(events.map((e) => e.event.subject)).toEqual([fast.body.id, created.body.id]);
   });
 
   it('the fail test control faults a grading in progress', async () => {
@@ -166,7 +171,7 @@ describe('grading simulator', () => {
 
     expect((await request('PUT', `${part}/pod`, pod)).body.parts[0].pod).toEqual(pod);
     expect((await request('POST', `${part}/grade`)).status).toBe(202);
-    await until(() => sim.view('ls-v1').state === 'reviewing', 'the part to be graded');
+    await eventually('the part to be graded', () => sim.view('ls-v1').state === 'reviewing', { timeoutMs: 5_000 });
     const reviewing = await request('GET', `${sim.url}/api/v1/sessions/ls-v1`);
     expect(reviewing.body.status).toBe('reviewing');
     const report = reviewing.body.parts[0].scoreReport;
@@ -225,7 +230,7 @@ describe('grading simulator', () => {
 
     sink.failNext(1, 404);
     await request('POST', `${sim.url}/grading-sessions`, gradingRequest('ls-dead'));
-    await until(() => sim.state().delivery.deadLetters.length === 1, 'the dead letter');
+    await eventually('the dead letter', () => sim.state().delivery.deadLetters.length === 1, { timeoutMs: 5_000 });
     const { deadLetters } = (await request('GET', `${sim.url}/_sim/state`)).body.delivery;
     expect(deadLetters).toHaveLength(1);
     expect(deadLetters[0]).toMatchObject({ attempts: 1, lastStatus: 404, event: { type: 'grading.session.completed' } });

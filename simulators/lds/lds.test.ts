@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseExternalEvent } from '../../core/events/external-events.ts';
-import { startTestSink, type TestSink } from '../shared/test-sink.ts';
-import { request } from '../shared/test-client.ts';
+import { startTestSink, type TestSink } from '../../test/support/simulators/event-sink.ts';
+import { request } from '../../test/support/simulators/http-client.ts';
 import { startLdsSimulator, type LdsSimulator } from './index.ts';
 
 const FAST_RETRY = { initialDelayMs: 5, maxDelayMs: 20, multiplier: 2, maxAttempts: 4 };

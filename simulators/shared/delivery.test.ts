@@ -4,7 +4,7 @@ import { cloudEvent, type CloudEvent } from '../../core/events/cloudevent.ts';
 import { cloudEventsHandler } from '../../core/events/cloudevents-http.ts';
 import { listen, type RunningServer } from '../../core/ops/ops-server.ts';
 import { backoffDelay, CloudEventDelivery, DEFAULT_RETRY_POLICY } from './delivery.ts';
-import { until } from './test-client.ts';
+import { eventually } from '../../test/support/eventually.ts';
 
 const event = (subject: string, n = 0): CloudEvent => cloudEvent({ source: 'test', type: 'test.happened', subject, data: { n } });
 
@@ -47,7 +47,7 @@ describe('CloudEventDelivery', () => {
     delivery.enqueue(event('A', 1));
     delivery.enqueue(event('A', 2));
     delivery.enqueue(event('B', 1));
-    await until(() => delivery.snapshot().delivered.length === 1, 'B to be delivered');
+    await eventually('B to be delivered', () => delivery.snapshot().delivered.length === 1, { timeoutMs: 5_000 });
     expect(got.map((e) => e.subject)).toEqual(['B']);
     expect(delivery.pending).toBe(2);
   });
@@ -90,7 +90,7 @@ describe('CloudEventDelivery', () => {
     const { server } = await sink(() => false);
     const delivery = new CloudEventDelivery({ sinkUrl: server.url, retry: { initialDelayMs: 60_000, maxDelayMs: 60_000 } });
     delivery.enqueue(event('S'));
-    await until(() => delivery.snapshot().stats.failedAttempts === 1, 'the first failed attempt');
+    await eventually('the first failed attempt', () => delivery.snapshot().stats.failedAttempts === 1, { timeoutMs: 5_000 });
     const started = Date.now();
     await delivery.close();
     expect(Date.now() - started).toBeLessThan(1_000);

@@ -4,8 +4,8 @@ import { run as runLds } from '../lds/main.ts';
 import { startGradingSimulator } from '../grading/index.ts';
 import { startLdsSimulator } from '../lds/index.ts';
 import { createMetricsRegistry } from '../../core/ops/ops-server.ts';
-import { request } from './test-client.ts';
-import { startTestSink } from './test-sink.ts';
+import { request } from '../../test/support/simulators/http-client.ts';
+import { startTestSink } from '../../test/support/simulators/event-sink.ts';
 
 describe('lcm sim lds|grading role modules', () => {
   it.each([

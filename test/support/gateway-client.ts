@@ -1,6 +1,7 @@
 /** Calling the gateway like a client would: HTTP with a bearer token, graphql-ws subscriptions. */
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { eventually } from './eventually.ts';
 import type { GraphQLResponse } from './subgraph-harness.ts';
 
 export async function gql<T = Record<string, unknown>>(
@@ -72,12 +73,15 @@ export function subscribe<T = Record<string, unknown>>(
  */
 export async function untilSubscribed(sub: Subscription<unknown>, nudge: () => Promise<unknown>, timeoutMs = 15_000): Promise<void> {
   await sub.connected;
-  const deadline = Date.now() + timeoutMs;
-  while (sub.events.length === 0) {
-    if (Date.now() > deadline) throw new Error(`no subscription event within ${timeoutMs} ms`);
-    await nudge();
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await eventually(
+    'a first subscription event',
+    async () => {
+      if (sub.events.length > 0) return true;
+      await nudge();
+      return false;
+    },
+    { timeoutMs, intervalMs: 100 },
+  );
 }
 
 /** A nudge for session subscriptions: record pipeline progress on the session (internal endpoint). */

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { coordinationContract, eventually, WatchRecorder } from '../../ports/coordination.contract.ts';
+import { coordinationContract, WatchRecorder } from '../../../test/support/contracts/coordination.contract.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 import { MemoryCoordinationCluster, MemoryCoordinationStore } from './memory-coordination.ts';
 
 function memoryHarness() {
@@ -39,7 +40,7 @@ describe('MemoryCoordinationStore', () => {
     for (let i = 0; i < 25; i++) await writer.put(`/lcm/h/${i % 3}`, String(i));
     expect(cluster.compactRevision).toBeGreaterThan(1);
     reader.reconnect();
-    await eventually(() => recorder.resets.length === 1, 2000, 'a reset');
+    await eventually('a reset', () => recorder.resets.length === 1, { timeoutMs: 2000 });
     expect(recorder.events).toHaveLength(0);
     expect(recorder.resets[0]!.items.map((kv) => kv.value)).toEqual(['24', '22', '23']);
   });
@@ -52,15 +53,18 @@ describe('MemoryCoordinationStore', () => {
     const states: boolean[] = [];
     await reader.watchPrefix('/lcm/r/', { ...recorder, onEvent: (e) => recorder.onEvent(e), onConnectionChange: (c) => states.push(c) });
     await writer.put('/lcm/r/1', 'a');
-    await eventually(() => recorder.events.length === 1);
+    await eventually('the first event', () => recorder.events.length === 1);
     reader.disconnect();
     await expect(reader.get('/lcm/r/1')).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    // Positive signal first: a connected client's watch sees the writes made while the reader is away.
+    const control = new WatchRecorder();
+    await writer.watchPrefix('/lcm/r/', control);
     await writer.put('/lcm/r/2', 'b');
     await writer.delete('/lcm/r/1');
-    await new Promise((r) => setTimeout(r, 20));
+    await eventually('the writes to reach a connected watch', () => control.events.length === 2);
     expect(recorder.events).toHaveLength(1);
     reader.reconnect();
-    await eventually(() => recorder.events.length === 3);
+    await eventually('the events written while disconnected', () => recorder.events.length === 3);
     expect(recorder.keys()).toEqual(['put:/lcm/r/1', 'put:/lcm/r/2', 'delete:/lcm/r/1']);
     expect(states).toEqual([false, true]);
   });

@@ -3,7 +3,8 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { DescribeImagesCommand, DescribeInstancesCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ec2Client, eventually } from './test-helpers.ts';
+import { eventually } from '../../test/support/eventually.ts';
+import { ec2Client } from '../../test/support/simulators/ec2.ts';
 
 /** `lcm sim ec2 --port 0` as a user starts it: banner with the URL, the real SDK against it, clean stop. */
 
@@ -33,10 +34,10 @@ async function startCli(env: Record<string, string>): Promise<{ url: string; ban
   });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const url = await eventually(async () => {
+  const url = await eventually('the simulator URL in the banner', async () => {
     if (child?.exitCode !== null) throw new Error(`lcm exited early (${child?.exitCode}): ${stderr}`);
     return lines.map((l) => /EC2 simulator listening on (http:\/\/\S+)/.exec(l)?.[1]).find(Boolean);
-  }, 20_000, 25);
+  }, { timeoutMs: 20_000, intervalMs: 25 });
   return { url, banner: lines };
 }
 
@@ -52,7 +53,7 @@ describe('lcm sim ec2', () => {
       expect(images.Images).toHaveLength(5);
       const out = await ec2.send(new RunInstancesCommand({ ImageId: images.Images?.[0]?.ImageId, InstanceType: 't3.large', MinCount: 1, MaxCount: 1 }));
       const id = out.Instances?.[0]?.InstanceId as string;
-      await eventually(async () => {
+      await eventually('the instance to be running', async () => {
         const described = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }));
         return described.Reservations?.[0]?.Instances?.[0]?.State?.Name === 'running' ? true : undefined;
       });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { coordinationContract, eventually, WatchRecorder, type CoordinationHarness } from '../../ports/coordination.contract.ts';
+import { awaitCandidates, coordinationContract, WatchRecorder, type CoordinationHarness } from '../../../test/support/contracts/coordination.contract.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 import { startEtcd, type TestService } from '../../../test/support/services.ts';
 import { startTcpProxy, type TcpProxy } from '../../../test/support/tcp-proxy.ts';
 import { EtcdCoordinationStore } from './etcd-coordination.ts';
@@ -35,9 +36,7 @@ function etcdHarness(endpoint: () => string): () => Promise<CoordinationHarness>
   };
 }
 
-// Real etcd on a two-core machine that runs many suites at once can stall for seconds (fsync, CPU):
-// one retry keeps a stall from failing CI, while a broken behaviour still fails twice.
-describe('EtcdCoordinationStore', { retry: 1 }, () => {
+describe('EtcdCoordinationStore', () => {
   let etcd: TestService;
   beforeAll(async () => {
     etcd = await startEtcd();
@@ -72,19 +71,19 @@ describe('EtcdCoordinationStore', { retry: 1 }, () => {
       const states: boolean[] = [];
       const watch = await viaProxy.watchPrefix(`${root}`, { ...handlersOf(recorder), onConnectionChange: (c) => states.push(c) });
       await direct.put(`${root}a`, '1');
-      await eventually(() => recorder.events.length === 1, 5000, 'first event');
+      await eventually('first event', () => recorder.events.length === 1, { timeoutMs: 5000 });
       proxy.cut();
-      await eventually(() => states.includes(false), 5000, 'the watch to notice the cut');
+      await eventually('the watch to notice the cut', () => states.includes(false), { timeoutMs: 5000 });
       for (let i = 2; i <= 20; i++) await direct.put(`${root}a`, String(i));
       await direct.delete(`${root}a`);
       proxy.restore();
-      await eventually(() => recorder.events.length === 21, 10_000, 'the events written while cut');
+      await eventually('the events written while cut', () => recorder.events.length === 21, { timeoutMs: 10_000 });
       expect(recorder.events.map((e) => (e.type === 'put' ? e.kv.value : 'deleted'))).toEqual([
         ...Array.from({ length: 20 }, (_, i) => String(i + 1)),
         'deleted',
       ]);
       expect(recorder.resets).toHaveLength(0);
-      await eventually(() => states.at(-1) === true, 5000, 'reconnected');
+      await eventually('reconnected', () => states.at(-1) === true, { timeoutMs: 5000 });
       await watch.close();
     });
 
@@ -115,10 +114,12 @@ describe('EtcdCoordinationStore', { retry: 1 }, () => {
         },
         { fromRevision: first.revision },
       );
-      await eventually(() => recorder.events.length >= total, 20_000, `${total} events`);
-      await new Promise((r) => setTimeout(r, 200));
-      expect(recorder.events).toHaveLength(total);
-      expect(new Set(recorder.events.map((e) => e.key)).size).toBe(total);
+      await eventually(`${total} events`, () => recorder.events.length >= total, { timeoutMs: 20_000 });
+      // Positive signal that no repeat is still on its way: a later write arrives next (events are in order).
+      await direct.put(`${root}after`, 'x');
+      await eventually('the write after the catch-up', () => recorder.events.some((e) => e.key === `${root}after`), { timeoutMs: 5000 });
+      expect(recorder.events).toHaveLength(total + 1);
+      expect(new Set(recorder.events.map((e) => e.key)).size).toBe(total + 1);
       expect(recorder.resets).toHaveLength(0);
       await watch.close();
     });
@@ -128,20 +129,20 @@ describe('EtcdCoordinationStore', { retry: 1 }, () => {
       const recorder = new WatchRecorder();
       const watch = await viaProxy.watchPrefix(root, recorder);
       await direct.put(`${root}x`, '1');
-      await eventually(() => recorder.events.length === 1, 5000, 'first event');
+      await eventually('first event', () => recorder.events.length === 1, { timeoutMs: 5000 });
       proxy.cut();
       await direct.put(`${root}x`, '2');
       await direct.delete(`${root}keep`);
       const last = await direct.put(`${root}y`, '3');
       await direct.compact(last.revision);
       proxy.restore();
-      await eventually(() => recorder.resets.length === 1, 10_000, 'a reset');
+      await eventually('a reset', () => recorder.resets.length === 1, { timeoutMs: 10_000 });
       expect(recorder.resets[0]!.items.map((kv) => [kv.key, kv.value])).toEqual([
         [`${root}x`, '2'],
         [`${root}y`, '3'],
       ]);
       const after = await direct.put(`${root}z`, '4');
-      await eventually(() => recorder.events.length === 2, 5000, 'the event after the reset');
+      await eventually('the event after the reset', () => recorder.events.length === 2, { timeoutMs: 5000 });
       expect(recorder.events[1]).toMatchObject({ key: `${root}z`, revision: after.revision });
       await watch.close();
     });
@@ -152,7 +153,7 @@ describe('EtcdCoordinationStore', { retry: 1 }, () => {
       const leadership = await closing.election(name, 'closing', { ttlSeconds: 10 }).campaign();
       const successor = direct.election(name, 'successor', { ttlSeconds: 10 });
       const next = successor.campaign();
-      await new Promise((r) => setTimeout(r, 100));
+      await awaitCandidates(direct, name, 2);
       const closedAt = performance.now();
       await closing.close();
       await next;
@@ -168,7 +169,7 @@ describe('EtcdCoordinationStore', { retry: 1 }, () => {
       await exiting.election(name, 'exiting', { ttlSeconds }).campaign();
       const successor = direct.election(name, 'successor', { ttlSeconds });
       const next = successor.campaign();
-      await new Promise((r) => setTimeout(r, 100));
+      await awaitCandidates(direct, name, 2);
       expect(successor.isLeader()).toBe(false);
       const exitedAt = performance.now();
       await exiting.abandon();
@@ -188,7 +189,7 @@ describe('EtcdCoordinationStore', { retry: 1 }, () => {
       let abortedAt = 0;
       leadership.addEventListener('abort', () => (abortedAt = performance.now()));
       const next = successor.campaign();
-      await new Promise((r) => setTimeout(r, 200));
+      await awaitCandidates(direct, name, 2);
       expect(successor.isLeader()).toBe(false);
       const partitionedAt = performance.now();
       proxy.blackhole();
@@ -224,12 +225,12 @@ describe('EtcdCoordinationStore', { retry: 1 }, () => {
       const states: boolean[] = [];
       const watch = await store.watchPrefix('/lcm/r/', { ...handlersOf(recorder), onConnectionChange: (c) => states.push(c) });
       await store.put('/lcm/r/1', 'before');
-      await eventually(() => recorder.events.length === 1, 5000, 'event before the restart');
+      await eventually('event before the restart', () => recorder.events.length === 1, { timeoutMs: 5000 });
       await own.kill();
-      await eventually(() => states.includes(false), 10_000, 'the watch to notice');
+      await eventually('the watch to notice', () => states.includes(false), { timeoutMs: 10_000 });
       await own.restart();
-      await eventually(async () => (await store.put('/lcm/r/2', 'after').then(() => true, () => false)), 15_000, 'etcd back');
-      await eventually(() => recorder.events.some((e) => e.key === '/lcm/r/2'), 15_000, 'event after the restart');
+      await eventually('etcd back', async () => (await store.put('/lcm/r/2', 'after').then(() => true, () => false)), { timeoutMs: 15_000 });
+      await eventually('event after the restart', () => recorder.events.some((e) => e.key === '/lcm/r/2'), { timeoutMs: 15_000 });
       expect(recorder.events.map((e) => e.key)[0]).toBe('/lcm/r/1');
       expect(recorder.resets).toHaveLength(0);
       await watch.close();
@@ -243,16 +244,17 @@ describe('EtcdCoordinationStore', { retry: 1 }, () => {
       await own.kill();
       (await import('node:fs')).rmSync(own.dataDir, { recursive: true, force: true });
       await own.restart();
-      await eventually(() => recorder.resets.length === 1, 20_000, 'a reset');
+      await eventually('a reset', () => recorder.resets.length === 1, { timeoutMs: 20_000 });
       expect(recorder.resets[0]!.items).toEqual([]);
       await store.put('/lcm/w/new', 'n');
-      await eventually(() => recorder.events.some((e) => e.key === '/lcm/w/new'), 10_000, 'the new event');
+      await eventually('the new event', () => recorder.events.some((e) => e.key === '/lcm/w/new'), { timeoutMs: 10_000 });
       await watch.close();
     });
 
     it('never two leaders across an etcd restart (etcd3 #158), and one leader afterwards', async () => {
       const name = 'restart';
       const ttlSeconds = 2;
+      const observer = client();
       const elections = [client(), client(), client()].map((s, i) => s.election(name, `c${i}`, { ttlSeconds }));
       const leading = new Set<number>();
       let overlap = 0;
@@ -276,18 +278,21 @@ describe('EtcdCoordinationStore', { retry: 1 }, () => {
           if (stop.signal.aborted) await election.resign();
         }
       });
-      await eventually(() => leading.size === 1, 10_000, 'a first leader');
-      // A short outage (below the renew deadline) and a long one (past the TTL).
+      await eventually('a first leader', () => leading.size === 1, { timeoutMs: 10_000 });
+      // A short outage (below the renew deadline) and a long one (past the TTL): the outage lengths are
+      // the scenario, so those two waits are timed; everything else waits for a condition.
       await own.kill();
       await new Promise((r) => setTimeout(r, 500));
       await own.restart();
-      await new Promise((r) => setTimeout(r, 1500));
+      await eventually('etcd back after the short outage', () => observer.revision().then(() => true), { timeoutMs: 15_000 });
+      await eventually('a leader after the short outage', () => leading.size === 1, { timeoutMs: 20_000 });
       await own.kill();
       await new Promise((r) => setTimeout(r, ttlSeconds * 1000 + 1500));
       expect(leading.size).toBe(0);
       await own.restart();
-      await eventually(() => leading.size === 1, 20_000, 'a leader after the restart');
-      await new Promise((r) => setTimeout(r, 1000));
+      await eventually('a leader after the restart', () => leading.size === 1, { timeoutMs: 20_000 });
+      // Positive signal: the other two candidates are back in the election, waiting.
+      await awaitCandidates(observer, name, 3, 20_000);
       expect(leading.size).toBe(1);
       expect(overlap).toBe(0);
       stop.abort('done');

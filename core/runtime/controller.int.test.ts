@@ -3,7 +3,8 @@ import { Registry } from 'prom-client';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { EtcdCoordinationStore } from '../adapters/etcd/etcd-coordination.ts';
 import { MemoryCoordinationCluster, type MemoryCoordinationStore } from '../adapters/memory/memory-coordination.ts';
-import { eventually } from '../ports/coordination.contract.ts';
+import { awaitCandidates } from '../../test/support/contracts/coordination.contract.ts';
+import { eventually } from '../../test/support/eventually.ts';
 import type { CoordinationStore, WatchEvent } from '../ports/coordination.ts';
 import { startTcpProxy, type TcpProxy } from '../../test/support/tcp-proxy.ts';
 import { Controller, serveControllerOps, type ControllerOptions, type Reconciler } from './controller.ts';
@@ -132,16 +133,16 @@ for (const { name, make } of backends) {
         { rateLimit: { baseDelayMs: 20 } },
       );
       c.start();
-      await eventually(() => calls.includes('listed#0'), 5000, 'the listed key');
+      await eventually('the listed key', () => calls.includes('listed#0'), { timeoutMs: 5000 });
       expect(c.isLeader()).toBe(true);
       await things.create(writer, 'flaky');
       await things.create(writer, 'poll');
-      await eventually(() => calls.filter((k) => k.startsWith('flaky')).length === 3, 5000, 'flaky retried to success');
+      await eventually('flaky retried to success', () => calls.filter((k) => k.startsWith('flaky')).length === 3, { timeoutMs: 5000 });
       expect(calls.filter((k) => k.startsWith('flaky'))).toEqual(['flaky#0', 'flaky#1', 'flaky#2']);
-      await eventually(() => calls.filter((k) => k.startsWith('poll')).length === 3, 5000, 'poll requeued');
+      await eventually('poll requeued', () => calls.filter((k) => k.startsWith('poll')).length === 3, { timeoutMs: 5000 });
       expect(calls.filter((k) => k.startsWith('poll'))).toEqual(['poll#0', 'poll#0', 'poll#0']);
       c.enqueue('manual');
-      await eventually(() => calls.includes('manual#0'), 5000, 'a manually enqueued key');
+      await eventually('a manually enqueued key', () => calls.includes('manual#0'), { timeoutMs: 5000 });
     });
 
     it('only the leader reconciles; when it stops, the standby takes over and reconciles everything', async () => {
@@ -153,17 +154,18 @@ for (const { name, make } of backends) {
       const one = await controller(things, async (key) => void byProcess.one!.push(key));
       const two = await controller(things, async (key) => void byProcess.two!.push(key));
       one.controller.start();
-      await eventually(() => one.controller.isLeader(), 5000, 'the first to lead');
+      await eventually('the first to lead', () => one.controller.isLeader(), { timeoutMs: 5000 });
       two.controller.start();
+      // Positive signals: the standby has campaigned (its candidate key is there), and the leader keeps working.
+      await awaitCandidates(writer, 'things-controller', 2);
       await things.create(writer, 'd');
-      await eventually(() => byProcess.one!.includes('d'), 5000, 'the leader to see d');
-      await new Promise((r) => setTimeout(r, 300));
+      await eventually('the leader to see d', () => byProcess.one!.includes('d'), { timeoutMs: 5000 });
       expect(two.controller.isLeader()).toBe(false);
       expect(byProcess.two).toEqual([]);
       expect(await two.controller.readiness()).toEqual([]);
       await one.controller.stop();
-      await eventually(() => two.controller.isLeader(), 5000, 'the standby to lead');
-      await eventually(() => ['a', 'b', 'c', 'd'].every((k) => byProcess.two!.includes(k)), 5000, 'the new leader to reconcile all');
+      await eventually('the standby to lead', () => two.controller.isLeader(), { timeoutMs: 5000 });
+      await eventually('the new leader to reconcile all', () => ['a', 'b', 'c', 'd'].every((k) => byProcess.two!.includes(k)), { timeoutMs: 5000 });
     });
 
     it('when the leader dies, its in-flight reconcile is aborted before the standby takes over', async () => {
@@ -183,16 +185,16 @@ for (const { name, make } of backends) {
         });
       });
       doomed.controller.start();
-      await eventually(() => doomed.controller.isLeader() && doomed.controller.queue?.inFlight === 1, 5000, 'a reconcile in flight');
+      await eventually('a reconcile in flight', () => doomed.controller.isLeader() && doomed.controller.queue?.inFlight === 1, { timeoutMs: 5000 });
       const successor = await controller(things, async () => {
         takenOverAt ||= performance.now();
       });
       successor.controller.start();
-      await new Promise((r) => setTimeout(r, 200));
+      await awaitCandidates(writer, 'things-controller', 2);
       expect(successor.controller.isLeader()).toBe(false);
       const killedAt = performance.now();
       backend.kill(doomed.store);
-      await eventually(() => takenOverAt > 0, 10_000, 'the successor to reconcile');
+      await eventually('the successor to reconcile', () => takenOverAt > 0, { timeoutMs: 10_000 });
       expect(abortedAt).toBeGreaterThan(0);
       expect(abortedAt).toBeLessThan(takenOverAt);
       expect(abortedAt - killedAt).toBeLessThan(fastElection.ttlSeconds * 1000);
@@ -220,7 +222,7 @@ for (const { name, make } of backends) {
       closers.push(() => ops.close());
       c.start();
       await things.create(writer, 'bad');
-      await eventually(async () => /result="error"/.test(await registry.metrics()) && /result="success"\} 2/.test(await registry.metrics()), 5000, 'metrics');
+      await eventually('metrics', async () => /result="error"/.test(await registry.metrics()) && /result="success"\} 2/.test(await registry.metrics()), { timeoutMs: 5000 });
       expect((await fetch(`${ops.url}/healthz`)).status).toBe(200);
       const ready = await fetch(`${ops.url}/readyz`);
       expect(ready.status).toBe(200);
@@ -253,7 +255,7 @@ for (const { name, make } of backends) {
         { concurrency: 2 },
       );
       c.start();
-      await eventually(() => started > 0, 5000, 'work to start');
+      await eventually('work to start', () => started > 0, { timeoutMs: 5000 });
       await c.stop();
       expect(done.sort()).toEqual(ids);
       expect(c.isLeader()).toBe(false);
@@ -272,7 +274,7 @@ describe('Controller without leader election', () => {
     const seen: string[] = [];
     const c = new Controller({ name: 'solo', store, reconcile: async (k) => void seen.push(k), watches: [{ source: things.source(), keysFor: (k) => [k, `${k}-related`] }], leaderElection: false });
     c.start();
-    await eventually(() => seen.length === 2, 2000, 'both keys');
+    await eventually('both keys', () => seen.length === 2, { timeoutMs: 2000 });
     expect(seen.sort()).toEqual(['solo', 'solo-related']);
     expect(c.isLeader()).toBe(true);
     await c.stop();

@@ -1,7 +1,7 @@
 import http from 'node:http';
-import { cloudEventsHandler, type CloudEventMode } from '../../core/events/cloudevents-http.ts';
-import type { CloudEvent } from '../../core/events/cloudevent.ts';
-import { listen } from '../../core/ops/ops-server.ts';
+import { cloudEventsHandler, type CloudEventMode } from '../../../core/events/cloudevents-http.ts';
+import type { CloudEvent } from '../../../core/events/cloudevent.ts';
+import { listen } from '../../../core/ops/ops-server.ts';
 
 /**
  * A CloudEvents sink for tests (real HTTP on 127.0.0.1): records every accepted event with the mode

@@ -3,8 +3,8 @@
  * same vitest suite for an adapter; the memory and MongoDB adapters both run it.
  */
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { ErrorCode, LcmError } from '../errors.ts';
-import { encodeCursor, type Condition, type DocumentStore, type Storage, type StoredDocument } from './document-store.ts';
+import { ErrorCode, LcmError } from '../../../core/errors.ts';
+import { encodeCursor, type Condition, type DocumentStore, type Storage, type StoredDocument } from '../../../core/persistence/document-store.ts';
 
 interface Item extends StoredDocument {
   name: string;

@@ -12,7 +12,8 @@ import {
   type KeyValue,
   type WatchEvent,
   type WatchHandlers,
-} from './coordination.ts';
+} from '../../../core/ports/coordination.ts';
+import { eventually } from '../eventually.ts';
 
 /** What a test needs from an adapter: clients of one cluster, and the cluster-level test hooks. */
 export interface CoordinationHarness {
@@ -28,14 +29,11 @@ export interface CoordinationHarness {
   close(): Promise<void>;
 }
 
-/** Poll `condition` until it holds (or fail after `timeoutMs`). */
-export async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+/** Wait until `count` candidates have a key in election `name` (a campaign is registered and waiting). */
+export async function awaitCandidates(store: CoordinationStore, name: string, count: number, timeoutMs = 5000): Promise<void> {
+  await eventually(`${count} candidates in election ${name}`, async () => (await store.list(CoordinationKeys.election(name))).items.length === count, {
+    timeoutMs,
+  });
 }
 
 /** Records what a watch delivers. */
@@ -187,7 +185,7 @@ export function coordinationContract(name: string, makeHarness: () => Promise<Co
         await store.put(`${root}w/b`, '2');
         await store.put(`${root}w/a`, '3');
         const last = await store.delete(`${root}w/b`);
-        await eventually(() => recorder.events.length >= 4, 5000, 'four events');
+        await eventually('four events', () => recorder.events.length >= 4, { timeoutMs: 5000 });
         expect(recorder.keys()).toEqual([`put:${root}w/a`, `put:${root}w/b`, `put:${root}w/a`, `delete:${root}w/b`]);
         const revisions = recorder.events.map((e) => e.revision);
         expect([...revisions].sort((a, b) => a - b)).toEqual(revisions);
@@ -197,11 +195,15 @@ export function coordinationContract(name: string, makeHarness: () => Promise<Co
         expect(update.prevKv?.value).toBe('1');
         expect(recorder.events[3]!.prevKv?.value).toBe('2');
         expect(recorder.events[3]!.revision).toBe(last.revision);
-        await eventually(() => watch.lastRevision >= last.revision, 2000, 'lastRevision to advance');
+        await eventually('lastRevision to advance', () => watch.lastRevision >= last.revision, { timeoutMs: 2000 });
         await watch.close();
+        // Positive signal first: a watch still open on the prefix gets the next change; the closed one does not.
+        const control = new WatchRecorder();
+        const open = await store.watchPrefix(`${root}w/`, control);
         await store.put(`${root}w/c`, 'after close');
-        await new Promise((r) => setTimeout(r, 100));
+        await eventually('the change after close to reach an open watch', () => control.keys().includes(`put:${root}w/c`), { timeoutMs: 5000 });
         expect(recorder.events).toHaveLength(4);
+        await open.close();
       });
 
       it('replays history from a past revision, then continues live', async () => {
@@ -211,7 +213,7 @@ export function coordinationContract(name: string, makeHarness: () => Promise<Co
         const recorder = new WatchRecorder();
         const watch = await store.watchPrefix(`${root}h/`, recorder, { fromRevision: first.revision });
         await store.put(`${root}h/3`, 'c');
-        await eventually(() => recorder.events.length >= 4, 5000, 'replayed and live events');
+        await eventually('replayed and live events', () => recorder.events.length >= 4, { timeoutMs: 5000 });
         expect(recorder.keys()).toEqual([`put:${root}h/1`, `put:${root}h/2`, `delete:${root}h/1`, `put:${root}h/3`]);
         expect(recorder.events[0]!.revision).toBe(first.revision);
         expect(recorder.resets).toHaveLength(0);
@@ -225,7 +227,7 @@ export function coordinationContract(name: string, makeHarness: () => Promise<Co
           [],
           ['x', 'y', 'z'].map((k) => ({ type: 'put' as const, key: `${root}m/${k}`, value: k })),
         );
-        await eventually(() => recorder.events.length >= 3, 5000, 'three events');
+        await eventually('three events', () => recorder.events.length >= 3, { timeoutMs: 5000 });
         expect(recorder.events.map((e) => e.revision)).toEqual([result.revision, result.revision, result.revision]);
         await watch.close();
       });
@@ -240,7 +242,7 @@ export function coordinationContract(name: string, makeHarness: () => Promise<Co
             for (let i = 0; i < perWriter; i++) await client.put(`${root}burst/${w}`, String(i));
           }),
         );
-        await eventually(() => recorder.events.length >= perWriter * 2, 10_000, 'all burst events');
+        await eventually('all burst events', () => recorder.events.length >= perWriter * 2, { timeoutMs: 10_000 });
         expect(recorder.events).toHaveLength(perWriter * 2);
         for (let w = 0; w < writers.length; w++) {
           const values = recorder.events.filter((e) => e.key === `${root}burst/${w}`).map((e) => (e.type === 'put' ? e.kv.value : ''));
@@ -259,7 +261,7 @@ export function coordinationContract(name: string, makeHarness: () => Promise<Co
         await harness.compact(mid.revision);
         const recorder = new WatchRecorder();
         const watch = await store.watchPrefix(`${root}k/`, recorder, { fromRevision: start.revision });
-        await eventually(() => recorder.resets.length === 1, 5000, 'a reset');
+        await eventually('a reset', () => recorder.resets.length === 1, { timeoutMs: 5000 });
         const reset = recorder.resets[0]!;
         expect(reset.items.map((kv) => [kv.key, kv.value])).toEqual([
           [`${root}k/2`, 'b'],
@@ -268,7 +270,7 @@ export function coordinationContract(name: string, makeHarness: () => Promise<Co
         expect(reset.revision).toBeGreaterThanOrEqual(mid.revision);
         expect(recorder.events).toHaveLength(0);
         const after = await store.put(`${root}k/4`, 'd');
-        await eventually(() => recorder.events.length === 1, 5000, 'the event after the reset');
+        await eventually('the event after the reset', () => recorder.events.length === 1, { timeoutMs: 5000 });
         expect(recorder.events[0]).toMatchObject({ type: 'put', key: `${root}k/4`, revision: after.revision });
         expect(recorder.errors).toHaveLength(0);
         await watch.close();
@@ -280,7 +282,7 @@ export function coordinationContract(name: string, makeHarness: () => Promise<Co
         await harness.compact(at.revision);
         const recorder = new WatchRecorder();
         const watch = await store.watchPrefix(`${root}p/`, recorder, { fromRevision: at.revision });
-        await eventually(() => recorder.events.length === 1, 5000, 'the event at the compaction revision');
+        await eventually('the event at the compaction revision', () => recorder.events.length === 1, { timeoutMs: 5000 });
         expect(recorder.events[0]).toMatchObject({ key: `${root}p/2`, revision: at.revision });
         expect(recorder.resets).toHaveLength(0);
         await watch.close();
@@ -291,7 +293,7 @@ export function coordinationContract(name: string, makeHarness: () => Promise<Co
         const recorder = new WatchRecorder();
         const watch = await other.watchPrefix(`${root}x/`, recorder);
         await store.put(`${root}x/1`, 'from the first client');
-        await eventually(() => recorder.events.length === 1, 5000, 'the other client’s event');
+        await eventually('the other client’s event', () => recorder.events.length === 1, { timeoutMs: 5000 });
         await watch.close();
       });
     });
@@ -309,7 +311,7 @@ export function coordinationContract(name: string, makeHarness: () => Promise<Co
         await lease.lost;
         expect(lease.isAlive()).toBe(false);
         expect(await store.get(`${root}l/1`)).toBeUndefined();
-        await eventually(() => recorder.keys().includes(`delete:${root}l/1`), 5000, 'the delete event');
+        await eventually('the delete event', () => recorder.keys().includes(`delete:${root}l/1`), { timeoutMs: 5000 });
         await lease.revoke();
         await watch.close();
       });
@@ -317,7 +319,12 @@ export function coordinationContract(name: string, makeHarness: () => Promise<Co
       it('a kept-alive lease outlives its TTL', async () => {
         const lease = await store.grantLease(1);
         await store.put(`${root}l/kept`, 'a', { lease: lease.id });
-        await new Promise((r) => setTimeout(r, 2500));
+        // Positive signal that the TTL has passed: a lease granted after it, with the same TTL but no
+        // keep-alive, has expired with its key.
+        const control = await store.grantLease(1, { keepAlive: false });
+        await store.put(`${root}l/control`, 'a', { lease: control.id });
+        await control.lost;
+        await eventually('the control lease to expire', async () => (await store.get(`${root}l/control`)) === undefined, { timeoutMs: 8000 });
         expect(lease.isAlive()).toBe(true);
         expect((await store.get(`${root}l/kept`))?.value).toBe('a');
         await lease.revoke();
@@ -327,7 +334,7 @@ export function coordinationContract(name: string, makeHarness: () => Promise<Co
         const lease = await store.grantLease(1, { keepAlive: false });
         await store.put(`${root}l/short`, 'a', { lease: lease.id });
         await lease.lost;
-        await eventually(async () => (await store.get(`${root}l/short`)) === undefined, 5000, 'the key to expire');
+        await eventually('the key to expire', async () => (await store.get(`${root}l/short`)) === undefined, { timeoutMs: 5000 });
       });
 
       it('a put on a lost lease fails with LEASE_LOST', async () => {
@@ -344,7 +351,7 @@ export function coordinationContract(name: string, makeHarness: () => Promise<Co
         void lease.lost.then(() => (lostAt = performance.now()));
         const killedAt = performance.now();
         await harness.kill(doomed);
-        await eventually(async () => (await store.get(`${root}l/doomed`)) === undefined, 8000, 'the key to expire');
+        await eventually('the key to expire', async () => (await store.get(`${root}l/doomed`)) === undefined, { timeoutMs: 8000 });
         const goneAt = performance.now();
         expect(lostAt).toBeGreaterThan(0);
         expect(lostAt).toBeLessThan(goneAt);
@@ -375,9 +382,9 @@ export function coordinationContract(name: string, makeHarness: () => Promise<Co
         const elections = clients.map((c, i) => c.election(name, `c${i}`, { ttlSeconds }));
         const first = await elections[0]!.campaign();
         const second = elections[1]!.campaign();
-        await new Promise((r) => setTimeout(r, 50));
+        await awaitCandidates(store, name, 2);
         const third = elections[2]!.campaign();
-        await new Promise((r) => setTimeout(r, 200));
+        await awaitCandidates(store, name, 3);
         expect(elections.map((e) => e.isLeader())).toEqual([true, false, false]);
         await elections[0]!.resign();
         expect(first.aborted).toBe(true);
@@ -398,11 +405,11 @@ export function coordinationContract(name: string, makeHarness: () => Promise<Co
         const other = (await harness.client()).election(name, 'waiting', { ttlSeconds });
         const abort = new AbortController();
         const waiting = other.campaign(abort.signal);
-        await new Promise((r) => setTimeout(r, 200));
+        await awaitCandidates(store, name, 2);
         abort.abort('test');
         await expect(waiting).rejects.toSatisfy((e) => isCoordinationError(e, 'ABORTED'));
         await leader.resign();
-        await eventually(async () => (await leader.leader()) === undefined, 3000, 'no leader');
+        await eventually('no leader', async () => (await leader.leader()) === undefined, { timeoutMs: 3000 });
       });
 
       it('when the leader vanishes, it stops acting before another candidate takes over', async () => {
@@ -414,7 +421,7 @@ export function coordinationContract(name: string, makeHarness: () => Promise<Co
         let abortedAt = 0;
         leadership.addEventListener('abort', () => (abortedAt = performance.now()));
         const next = successor.campaign();
-        await new Promise((r) => setTimeout(r, 100));
+        await awaitCandidates(store, name, 2);
         expect(successor.isLeader()).toBe(false);
         const killedAt = performance.now();
         await harness.kill(doomedClient);
@@ -461,7 +468,10 @@ export function coordinationContract(name: string, makeHarness: () => Promise<Co
           }
         };
         const runs = clients.map((_, i) => run(i));
-        await new Promise((r) => setTimeout(r, 2500));
+        // Contention until enough terms went by, with more than one candidate winning.
+        await eventually('terms of several candidates', () => terms.length >= 20 && new Set(terms.map((t) => t.who)).size > 1, {
+          timeoutMs: 15_000,
+        });
         stop.abort('done');
         await Promise.all(runs);
         expect(violations).toBe(0);

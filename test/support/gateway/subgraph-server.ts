@@ -2,7 +2,7 @@ import http from 'node:http';
 import { parse, execute, validate, type DocumentNode, type GraphQLSchema, type GraphQLError } from 'graphql';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { listen } from '../../core/ops/ops-server.ts';
+import { listen } from '../../../core/ops/ops-server.ts';
 
 /**
  * A small GraphQL server for a Federation subgraph schema, used by the gateway tests: GraphQL over

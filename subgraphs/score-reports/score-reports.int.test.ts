@@ -7,6 +7,7 @@ import { CoordinationKeys } from '../../core/ports/coordination.ts';
 import { Scope } from '../../core/auth/identity.ts';
 import { EventTopic, type CloudEvent } from '../../core/events/cloudevent.ts';
 import { newId } from '../../core/ids.ts';
+import { eventually } from '../../test/support/eventually.ts';
 import { onlyError, openStorage, startHarness, type CallOptions, type Harness, type StorageKind } from '../../test/support/subgraph-harness.ts';
 import { startScoreReportsSubgraph } from './server.ts';
 
@@ -39,11 +40,6 @@ class ObservedBus extends MemoryEventBus {
       off();
     };
   }
-}
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!condition()) throw new Error(`timed out waiting for ${what}`);
 }
 
 const input = (over: Record<string, unknown> = {}) => ({
@@ -256,7 +252,7 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
       const published = client.iterate<{ scoreReportPublished: { id: string; passed: boolean; submittedAt: string; session: { id: string } } }>({
         query: `subscription { scoreReportPublished { id passed submittedAt session { id } } }`,
       });
-      await until(() => bus.listening > listening, 'the subscription');
+      await eventually('the subscription', () => bus.listening > listening, { timeoutMs: 5_000 });
       const first = await publish({ sessionId: 'ses_sub_1', submittedAt: '2026-06-01T08:00:00.000Z' });
       await publish({ sessionId: 'ses_sub_1' }); // idempotent: no second event
       const second = await publish({ sessionId: 'ses_sub_2', cutScore: 59 });
@@ -270,7 +266,7 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
       const c = await published.next();
       expect(c.value?.data?.scoreReportPublished).toMatchObject({ id: second.id, submittedAt: second.submittedAt });
       await published.return?.();
-      await until(() => bus.listening === listening, 'the subscription to end');
+      await eventually('the subscription to end', () => bus.listening === listening, { timeoutMs: 5_000 });
     });
   });
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { cloudEvent, EventTopic, type CloudEvent } from '../../events/cloudevent.ts';
 import { CoordinationKeys, type CoordinationStore } from '../../ports/coordination.ts';
-import { eventually } from '../../ports/coordination.contract.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 import { subscribeIterator } from '../../ports/event-bus.ts';
 import { MemoryCoordinationCluster } from '../memory/memory-coordination.ts';
 import { EtcdCoordinationStore } from './etcd-coordination.ts';
@@ -73,7 +73,7 @@ for (const { name, make: makeBackend } of backends) {
           for (let n = 1; n <= 20; n++) await publisher.publish(EventTopic.session, sessionEvent(id, n));
         }),
       );
-      await eventually(() => seenByReplica.length === 60 && seenByPublisher.length === 60, 10_000, 'all events on both buses');
+      await eventually('all events on both buses', () => seenByReplica.length === 60 && seenByPublisher.length === 60, { timeoutMs: 10_000 });
       for (const id of entities) {
         const order = seenByReplica.filter((e) => e.subject === id).map((e) => e.entityversion);
         expect(order).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
@@ -91,11 +91,11 @@ for (const { name, make: makeBackend } of backends) {
       replica.subscribe(EventTopic.worker, (e) => workers.push(e));
       const unsubscribe = replica.subscribe(EventTopic.session, (e) => sessions.push(e));
       await publisher.publish(EventTopic.session, sessionEvent('s1', 1));
-      await eventually(() => sessions.length === 1, 5000, 'the session event');
+      await eventually('the session event', () => sessions.length === 1, { timeoutMs: 5000 });
       unsubscribe();
       await publisher.publish(EventTopic.session, sessionEvent('s1', 2));
       await publisher.publish(EventTopic.worker, cloudEvent({ source: 'test', type: 'cml_worker.updated', data: {} }));
-      await eventually(() => workers.length === 1, 5000, 'the worker event');
+      await eventually('the worker event', () => workers.length === 1, { timeoutMs: 5000 });
       expect(sessions).toHaveLength(1);
     });
 
@@ -118,7 +118,7 @@ for (const { name, make: makeBackend } of backends) {
       const publisher = await start(a, { maxEventsPerTopic: 20 });
       for (let n = 1; n <= 61; n++) await publisher.publish(EventTopic.session, sessionEvent('s1', n));
       const topic = CoordinationKeys.eventTopic(EventTopic.session);
-      await eventually(async () => (await a.list(topic)).items.length <= 21, 5000, 'the topic to be trimmed');
+      await eventually('the topic to be trimmed', async () => (await a.list(topic)).items.length <= 21, { timeoutMs: 5000 });
       const kept = (await a.list(topic)).items.map((kv) => (JSON.parse(kv.value) as CloudEvent).entityversion!);
       // The newest events are the ones kept.
       expect(Math.max(...kept)).toBe(61);
@@ -132,7 +132,7 @@ for (const { name, make: makeBackend } of backends) {
       await publisher.publish(EventTopic.session, sessionEvent('s1', 1));
       const topic = CoordinationKeys.eventTopic(EventTopic.session);
       expect((await a.list(topic)).items).toHaveLength(1);
-      await eventually(async () => (await a.list(topic)).items.length === 0, 5000, 'the event to expire');
+      await eventually('the event to expire', async () => (await a.list(topic)).items.length === 0, { timeoutMs: 5000 });
     });
   });
 }
@@ -146,14 +146,16 @@ describe('EtcdEventBus after a compaction', () => {
     const seen: number[] = [];
     replica.subscribe(EventTopic.session, (e) => seen.push(e.entityversion!));
     await publisher.publish(EventTopic.session, sessionEvent('s1', 1));
-    await eventually(() => seen.length === 1);
+    await eventually('one event', () => seen.length === 1);
     b.disconnect();
     for (let n = 2; n <= 4; n++) await publisher.publish(EventTopic.session, sessionEvent('s1', n));
     cluster.compact(cluster.revision);
     b.reconnect();
-    await eventually(() => seen.length === 4);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(seen).toEqual([1, 2, 3, 4]);
+    await eventually('four events', () => seen.length === 4);
+    // Positive signal that nothing else is on its way: a later event arrives next (delivery is in order).
+    await publisher.publish(EventTopic.session, sessionEvent('s1', 5));
+    await eventually('the fifth event', () => seen.includes(5));
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
     await Promise.all([publisher.close(), replica.close(), a.close(), b.close()]);
     cluster.close();
   });

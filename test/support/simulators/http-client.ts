@@ -24,12 +24,3 @@ export async function request<T = any>( // eslint-disable-line @typescript-eslin
   const parsed = text.length > 0 && type.includes('json') ? (JSON.parse(text) as T) : (text as T);
   return { status: response.status, body: parsed, headers: response.headers };
 }
-
-/** Poll `condition` every few milliseconds until it holds; reject after `timeoutMs` naming `what`. */
-export async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
