@@ -189,6 +189,36 @@ describe('worker-controller: provisioning', () => {
     expect(leaders).toHaveLength(1);
   });
 
+  it('looks at a steady worker\'s instance once per observation interval, not on every reservation change', async () => {
+    const s = await system();
+    let describes = 0;
+    const counting = (deps: Parameters<NonNullable<WorkerControllerOptions['ec2']>>[0]): Ec2Port => {
+      const real = new SdkEc2({ endpoint: deps.overrides?.ec2Endpoint, region: deps.config.AWS_REGION, credentials: deps.overrides?.ec2Credentials });
+      return Object.assign(Object.create(real) as SdkEc2, {
+        describe(instanceId: string) {
+          describes += 1;
+          return real.describe(instanceId);
+        },
+      });
+    };
+    const c = await s.start({}, { ec2: counting, observeIntervalMs: 60_000 });
+    const reconciles = async () => {
+      const text = await (await fetch(`${c.url}/metrics`)).text();
+      return [...text.matchAll(/^lcm_controller_reconcile_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    };
+    const id = await s.request('metal');
+    await s.until(id, 'RUNNING');
+    const before = describes;
+    const reconciled = await reconciles();
+    const reserve = (sessionId: string) =>
+      data(s.h.internalUrl, s.h.token, `mutation($input: ReserveCapacityInput!) { reserveCapacity(input: $input) { sessionId } }`, {
+        input: { workerId: id, sessionId, capacity: { cpuCores: 1, memoryGb: 1, storageGb: 1, maxNodes: 1 }, portNames: ['console'] },
+      });
+    for (let i = 0; i < 10; i++) await reserve(`ses_${i}`);
+    await eventually('the controller reconciled those changes', async () => (await reconciles()) >= reconciled + 10);
+    expect(describes - before).toBeLessThanOrEqual(1);
+  });
+
   it('survives EC2 throttling (RequestLimitExceeded): the SDK retries and the key backs off', async () => {
     const s = await system();
     await s.start();
