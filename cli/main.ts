@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError } from '../core/config.ts';
 import type { RoleOptions, Stoppable } from '../core/role.ts';
+import { addOperatorCommands } from './operator/index.ts';
 
 /**
  * The `lcm` command: one codebase, many roles (DESIGN.md §2). Each role module exports
@@ -57,10 +58,11 @@ async function runRole(modulePath: string, options: RoleOptions): Promise<void> 
 
 export function buildProgram(): Command {
   const program = new Command('lcm')
-    .description('Lablet Cloud Manager: start any role of the system')
+    .description('Lablet Cloud Manager: start any role of the system, or operate a running one')
     .showHelpAfterError()
     .exitOverride((err) => {
-      process.exitCode = err.exitCode;
+      // Help and --version exit 0; every other parse error is a usage error (exit 2).
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
       throw err;
     });
 
@@ -103,6 +105,9 @@ export function buildProgram(): Command {
     .option('--password <password>', 'CML simulator: accepted password (default admin)')
     .option('--sink <url>', 'LDS / grading simulators: where CloudEvents are delivered')
     .action((name: string, opts: RoleOptions) => runRole(`../simulators/${name}/main.ts`, opts));
+
+  // The operator CLI (`lcm definitions|sessions|workers|reports|keys …`): talks to a running gateway.
+  addOperatorCommands(program);
 
   return program;
 }
