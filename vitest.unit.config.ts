@@ -8,17 +8,11 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 import base from './vitest.config.ts';
 
-/**
- * Tests that need FerretDB but sit in folders being edited elsewhere, so not renamed yet: rename them to
- * `*.int.test.ts` and drop them from this list (until then they run only in `npm test`).
- */
-const NEEDS_SERVICES_NOT_YET_RENAMED = ['subgraphs/sessions/sessions.test.ts', 'subgraphs/workers/workers.test.ts'];
-
 export default defineConfig({
   ...base,
   test: {
     ...base.test,
-    exclude: [...configDefaults.exclude, '**/*.int.test.ts', '**/*.e2e.test.ts', '**/*.browser.test.ts', ...NEEDS_SERVICES_NOT_YET_RENAMED],
+    exclude: [...configDefaults.exclude, '**/*.int.test.ts', '**/*.e2e.test.ts', '**/*.browser.test.ts'],
     globalSetup: [],
   },
 });

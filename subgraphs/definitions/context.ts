@@ -15,7 +15,7 @@ export function createContext(identity: Identity, service: DefinitionService): C
     identity,
     service,
     definitionById: new DataLoader(async (ids) => {
-      const found = new Map((await service.getMany(ids)).map((d) => [d.id, d]));
+      const found = new Map((await service.getMany(identity, ids)).map((d) => [d.id, d]));
       return ids.map((id) => found.get(id) ?? null);
     }),
   };

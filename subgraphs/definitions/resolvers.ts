@@ -1,4 +1,3 @@
-import { requireScope, Scope } from '../../core/auth/identity.ts';
 import { pageRequest, toConnection } from '../../core/graphql/connections.ts';
 import { DateTimeScalar } from '../../core/graphql/scalars.ts';
 import type { Resolvers } from './__generated__/resolvers-types.ts';
@@ -7,18 +6,9 @@ import type { Resolvers } from './__generated__/resolvers-types.ts';
 export const resolvers: Resolvers = {
   DateTime: DateTimeScalar,
   Query: {
-    definition: (_, { id }, ctx) => {
-      requireScope(ctx.identity, Scope.READ);
-      return ctx.definitionById.load(id);
-    },
-    definitions: async (_, { first, after, filter }, ctx) => {
-      requireScope(ctx.identity, Scope.READ);
-      return toConnection(await ctx.service.page(filter ?? {}, pageRequest(first, after)));
-    },
-    definitionByNameAndVersion: async (_, { name, version }, ctx) => {
-      requireScope(ctx.identity, Scope.READ);
-      return (await ctx.service.findByNameAndVersion(name, version)) ?? null;
-    },
+    definition: async (_, { id }, ctx) => (await ctx.service.get(ctx.identity, id)) ?? null,
+    definitions: async (_, { first, after, filter }, ctx) => toConnection(await ctx.service.page(ctx.identity, filter ?? {}, pageRequest(first, after))),
+    definitionByNameAndVersion: async (_, { name, version }, ctx) => (await ctx.service.findByNameAndVersion(ctx.identity, name, version)) ?? null,
   },
   Mutation: {
     createDefinition: (_, { input }, ctx) => ctx.service.create(ctx.identity, input),

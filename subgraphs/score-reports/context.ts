@@ -18,11 +18,11 @@ export function createContext(identity: Identity, service: ScoreReportService): 
     identity,
     service,
     reportById: new DataLoader(async (ids) => {
-      const found = new Map((await service.getMany(ids)).map((r) => [r.id, r]));
+      const found = new Map((await service.getMany(identity, ids)).map((r) => [r.id, r]));
       return ids.map((id) => found.get(id) ?? null);
     }),
     reportBySession: new DataLoader(async (sessionIds) => {
-      const found = new Map((await service.reportsOfSessions(sessionIds)).map((r) => [r.sessionId, r]));
+      const found = new Map((await service.reportsOfSessions(identity, sessionIds)).map((r) => [r.sessionId, r]));
       return sessionIds.map((id) => found.get(id) ?? null);
     }),
   };

@@ -1,4 +1,3 @@
-import { requireScope, Scope } from '../../core/auth/identity.ts';
 import { pageRequest, toConnection } from '../../core/graphql/connections.ts';
 import { DateTimeScalar } from '../../core/graphql/scalars.ts';
 import type { Resolvers } from './__generated__/resolvers-types.ts';
@@ -8,14 +7,8 @@ import type { ScoreReport } from './domain/model.ts';
 export const resolvers: Resolvers = {
   DateTime: DateTimeScalar,
   Query: {
-    scoreReport: (_, { id }, ctx) => {
-      requireScope(ctx.identity, Scope.READ);
-      return ctx.reportById.load(id);
-    },
-    scoreReports: async (_, { first, after, filter }, ctx) => {
-      requireScope(ctx.identity, Scope.READ);
-      return toConnection(await ctx.service.page(filter ?? {}, pageRequest(first, after)));
-    },
+    scoreReport: async (_, { id }, ctx) => (await ctx.service.get(ctx.identity, id)) ?? null,
+    scoreReports: async (_, { first, after, filter }, ctx) => toConnection(await ctx.service.page(ctx.identity, filter ?? {}, pageRequest(first, after))),
   },
   Mutation: {
     publishScoreReport: (_, { input }, ctx) => ctx.service.publish(ctx.identity, input),

@@ -24,7 +24,7 @@ export function createContext(identity: Identity, service: SessionService): Cont
     identity,
     service,
     sessionById: new DataLoader(async (ids) => {
-      const found = new Map((await service.getMany(ids)).map((s) => [s.id, s]));
+      const found = new Map((await service.getMany(identity, ids)).map((s) => [s.id, s]));
       return ids.map((id) => found.get(id) ?? null);
     }),
     sessionsOnWorker(statuses) {
@@ -34,7 +34,7 @@ export function createContext(identity: Identity, service: SessionService): Cont
       if (!loader) {
         loader = new DataLoader(async (workerIds) => {
           const byWorker = new Map<string, Session[]>(workerIds.map((id) => [id, []]));
-          for (const s of await service.sessionsOnWorkers(workerIds, wanted)) {
+          for (const s of await service.sessionsOnWorkers(identity, workerIds, wanted)) {
             if (s.workerId) byWorker.get(s.workerId)?.push(s);
           }
           return workerIds.map((id) => byWorker.get(id) ?? []);

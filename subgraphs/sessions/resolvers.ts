@@ -1,4 +1,3 @@
-import { requireScope, Scope } from '../../core/auth/identity.ts';
 import { pageRequest, toConnection } from '../../core/graphql/connections.ts';
 import { DateTimeScalar, JSONScalar } from '../../core/graphql/scalars.ts';
 import type { Resolvers } from './__generated__/resolvers-types.ts';
@@ -10,14 +9,8 @@ export const resolvers: Resolvers = {
   DateTime: DateTimeScalar,
   JSON: JSONScalar,
   Query: {
-    session: (_, { id }, ctx) => {
-      requireScope(ctx.identity, Scope.READ);
-      return ctx.sessionById.load(id);
-    },
-    sessions: async (_, { first, after, filter }, ctx) => {
-      requireScope(ctx.identity, Scope.READ);
-      return toConnection(await ctx.service.page(filter ?? {}, pageRequest(first, after)));
-    },
+    session: async (_, { id }, ctx) => (await ctx.service.get(ctx.identity, id)) ?? null,
+    sessions: async (_, { first, after, filter }, ctx) => toConnection(await ctx.service.page(ctx.identity, filter ?? {}, pageRequest(first, after))),
   },
   Mutation: {
     createSession: (_, { input }, ctx) => ctx.service.create(ctx.identity, input),

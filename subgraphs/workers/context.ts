@@ -4,10 +4,10 @@ import type { WorkerService } from './application/worker-service.ts';
 import type { WorkerTemplateService } from './application/worker-template-service.ts';
 import type { Worker, WorkerTemplate } from './domain/model.ts';
 
-/** Per-operation context: the caller, the use cases, and request-scoped DataLoaders. */
+/** Per-operation context: the caller, the use cases (`service`, and `templates`), and request-scoped DataLoaders. */
 export interface Context {
   identity: Identity;
-  workers: WorkerService;
+  service: WorkerService;
   templates: WorkerTemplateService;
   /** Workers by id: N entity references cost one database round trip. */
   workerById: DataLoader<string, Worker | null>;
@@ -15,17 +15,17 @@ export interface Context {
   templateByName: DataLoader<string, WorkerTemplate | null>;
 }
 
-export function createContext(identity: Identity, workers: WorkerService, templates: WorkerTemplateService): Context {
+export function createContext(identity: Identity, service: WorkerService, templates: WorkerTemplateService): Context {
   return {
     identity,
-    workers,
+    service,
     templates,
     workerById: new DataLoader(async (ids) => {
-      const found = new Map((await workers.getMany(ids)).map((w) => [w.id, w]));
+      const found = new Map((await service.getMany(identity, ids)).map((w) => [w.id, w]));
       return ids.map((id) => found.get(id) ?? null);
     }),
     templateByName: new DataLoader(async (names) => {
-      const found = new Map((await templates.findByNames(names)).map((t) => [t.name, t]));
+      const found = new Map((await templates.findByNames(identity, names)).map((t) => [t.name, t]));
       return names.map((name) => found.get(name) ?? null);
     }),
   };

@@ -148,6 +148,21 @@ for (const storage of ['memory', 'mongodb'] as const) {
       expect(s.session).toEqual({ status: 'PENDING', statusHistory: [{ to: 'PENDING' }] });
     });
 
+    it('reads nothing for a key without `read`, also through the result of a mutation it may make', async () => {
+      const definitionId = await createDefinition(e, 'write-only');
+      const { key: writeOnly } = await system.gateway.apiKeys.create('write-only-booking', [Scope.SESSIONS_WRITE]);
+      const r = await gql<{ createSession: { id: string; definition: { labYaml: string } } | null }>(
+        e.publicUrl,
+        writeOnly,
+        `mutation($input: CreateSessionInput!) { createSession(input: $input) { id definition { labYaml } } }`,
+        { input: { definitionId, owner: 'student' } },
+      );
+      expect(JSON.stringify(r.data ?? {})).not.toContain('nodes:');
+      expect(r.errors?.map((x) => x.extensions?.code)).toContain('FORBIDDEN');
+      const own = await gql(e.publicUrl, writeOnly, `{ sessions { totalCount } }`);
+      expect(own.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    });
+
     it('keeps internal fields and mutations out of the public schema', async () => {
       const intro = `{ __schema { mutationType { fields { name } } types { name fields { name } } } }`;
       type Intro = { __schema: { mutationType: { fields: Array<{ name: string }> }; types: Array<{ name: string; fields: Array<{ name: string }> | null }> } };

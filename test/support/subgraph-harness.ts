@@ -29,6 +29,8 @@ export interface Harness {
   deps: SubgraphDeps;
   server: SubgraphServer;
   call<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, options?: CallOptions): Promise<GraphQLResponse<T>>;
+  /** A second replica of the subgraph on the same dependencies (storage, bus, coordination), closed with the harness. */
+  replica(start: (deps: SubgraphDeps) => Promise<SubgraphServer>): Promise<Pick<Harness, 'call' | 'server'>>;
   close(): Promise<void>;
 }
 
@@ -55,10 +57,9 @@ export async function startHarness(
     ...overrides,
   };
   const server = await start(deps);
-  return {
-    deps,
-    server,
-    async call<T>(query: string, variables: Record<string, unknown> = {}, options: CallOptions = {}) {
+  const callOn =
+    (target: SubgraphServer) =>
+    async <T>(query: string, variables: Record<string, unknown> = {}, options: CallOptions = {}): Promise<GraphQLResponse<T>> => {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (!options.anonymous) {
         headers[IDENTITY_HEADER] = await signer.sign({
@@ -67,10 +68,21 @@ export async function startHarness(
           scopes: options.scopes ?? ALL_SCOPES,
         });
       }
-      const res = await fetch(server.graphqlUrl, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+      const res = await fetch(target.graphqlUrl, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
       return (await res.json()) as GraphQLResponse<T>;
+    };
+  const replicas: SubgraphServer[] = [];
+  return {
+    deps,
+    server,
+    call: callOn(server),
+    async replica(startReplica) {
+      const other = await startReplica(deps);
+      replicas.push(other);
+      return { server: other, call: callOn(other) };
     },
     async close() {
+      for (const r of replicas) await r.close();
       await server.close();
       if (storage instanceof MongoStorage) await storage.dropDatabase().catch(() => {});
       await storage.close();

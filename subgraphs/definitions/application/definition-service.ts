@@ -1,64 +1,69 @@
 import { actorOf, requireScope, Scope, type Identity } from '../../../core/auth/identity.ts';
 import { EventTopic } from '../../../core/events/cloudevent.ts';
 import { newId } from '../../../core/ids.ts';
-import { notFound } from '../../../core/errors.ts';
+import { AggregateChanges, changedTo } from '../../../core/subgraph/aggregate-changes.ts';
 import type { ChangePublisher } from '../../../core/subgraph/change-publisher.ts';
+import { definitionProjection, DefinitionEventType } from './definition-events.ts';
 import { CoordinationKeys, type CoordinationStore } from '../../../core/ports/coordination.ts';
-import type { DefinitionStatusProjection } from '../../../core/read-models/definition.ts';
 import { encodeCursor, type Page, type PageRequest } from '../../../core/persistence/document-store.ts';
 import { createDefinition, deprecateDefinition, type NewDefinition } from '../domain/definition.ts';
 import type { Definition } from '../domain/model.ts';
 import type { DefinitionFilter, DefinitionRepository } from '../infrastructure/definition-repository.ts';
 
-/** What the other subgraphs may know of a definition (see `DefinitionStatusProjection`). */
-export const definitionProjection = (def: Definition): DefinitionStatusProjection => ({
-  id: def.id,
-  name: def.name,
-  version: def.version,
-  status: def.status,
-  revision: def.revision,
-});
-
 /** Use cases of the definitions subgraph: authorise → aggregate → save → publish. */
 export class DefinitionService {
+  private readonly changes: AggregateChanges<Definition>;
+
   constructor(
     private readonly repo: DefinitionRepository,
     private readonly publisher: ChangePublisher,
     private readonly clock: () => Date,
-  ) {}
+  ) {
+    this.changes = new AggregateChanges<Definition>({
+      entity: 'LabletDefinition',
+      load: (id) => this.repo.get(id),
+      save: (next) => this.repo.save(next),
+      publish: (next, eventType, actor) => this.publish(next, eventType, actor),
+    });
+  }
 
   async create(identity: Identity | undefined, input: NewDefinition): Promise<Definition> {
     const who = requireScope(identity, Scope.DEFINITIONS_WRITE);
     const now = this.clock();
     const def = createDefinition(input, newId('def', now.getTime()), now);
     await this.repo.insert(def);
-    await this.publish(def, 'lcm.definition.created.v1', actorOf(who));
+    await this.publish(def, DefinitionEventType.created, actorOf(who));
     return def;
   }
 
-  async deprecate(identity: Identity | undefined, id: string, reason: string | null): Promise<Definition> {
+  deprecate(identity: Identity | undefined, id: string, reason: string | null): Promise<Definition> {
     const who = requireScope(identity, Scope.DEFINITIONS_WRITE);
-    const current = await this.repo.get(id);
-    if (!current) throw notFound('LabletDefinition', id);
-    const next = deprecateDefinition(current, reason, this.clock());
-    await this.repo.save(next);
-    await this.publish(next, 'lcm.definition.deprecated.v1', actorOf(who));
-    return next;
+    return this.changes.run(id, actorOf(who), null, (current) =>
+      changedTo(deprecateDefinition(current, reason, this.clock()), DefinitionEventType.deprecated),
+    );
   }
 
-  get(id: string): Promise<Definition | undefined> {
+  // -------------------------------------------------------------------------------------------------
+  // Queries (scope `read`)
+
+  async get(identity: Identity | undefined, id: string): Promise<Definition | undefined> {
+    requireScope(identity, Scope.READ);
     return this.repo.get(id);
   }
 
-  getMany(ids: readonly string[]): Promise<Definition[]> {
+  /** Definitions by id in one round trip (entity references). */
+  async getMany(identity: Identity | undefined, ids: readonly string[]): Promise<Definition[]> {
+    requireScope(identity, Scope.READ);
     return this.repo.getMany(ids);
   }
 
-  findByNameAndVersion(name: string, version: string): Promise<Definition | undefined> {
+  async findByNameAndVersion(identity: Identity | undefined, name: string, version: string): Promise<Definition | undefined> {
+    requireScope(identity, Scope.READ);
     return this.repo.findByNameAndVersion(name, version);
   }
 
-  page(filter: DefinitionFilter, page: PageRequest): Promise<Page<Definition>> {
+  async page(identity: Identity | undefined, filter: DefinitionFilter, page: PageRequest): Promise<Page<Definition>> {
+    requireScope(identity, Scope.READ);
     return this.repo.page(filter, page);
   }
 

@@ -36,6 +36,6 @@ describe('ScoreReportService.publish', () => {
     expect(b).toEqual(a);
     expect(a.score).toBe(3);
     expect(events).toHaveLength(1);
-    expect((await service.page({}, { first: 10 })).totalCount).toBe(1);
+    expect((await service.page(controller, {}, { first: 10 })).totalCount).toBe(1);
   });
 });

@@ -6,8 +6,9 @@ import { newId } from '../../../core/ids.ts';
 import type { Page, PageRequest } from '../../../core/persistence/document-store.ts';
 import { subscribeIterator, type EventBus } from '../../../core/ports/event-bus.ts';
 import type { ChangePublisher } from '../../../core/subgraph/change-publisher.ts';
-import type { ScoreReport } from '../domain/model.ts';
-import { createScoreReport, reviveScoreReport, type NewScoreReport } from '../domain/score-report.ts';
+import { reviveScoreReport, type ScoreReport } from '../domain/model.ts';
+import { createScoreReport, type NewScoreReport } from '../domain/score-report.ts';
+import { ScoreReportEventType } from './score-report-events.ts';
 import type { SessionStatusReader } from '../infrastructure/session-status-reader.ts';
 import {
   ONE_REPORT_PER_SESSION,
@@ -15,8 +16,6 @@ import {
   type ScoreReportRepository,
 } from '../infrastructure/score-report-repository.ts';
 
-/** CloudEvent type of a newly published report. */
-export const SCORE_REPORT_PUBLISHED = 'lcm.score-report.published.v1';
 
 /** Use cases of the score-reports subgraph: authorise → aggregate → insert once → publish. */
 export class ScoreReportService {
@@ -61,7 +60,7 @@ export class ScoreReportService {
     }
     await this.publisher.publish({
       topic: EventTopic.scoreReport,
-      type: SCORE_REPORT_PUBLISHED,
+      type: ScoreReportEventType.published,
       subject: report.id,
       data: report,
       revision: report.revision,
@@ -71,19 +70,28 @@ export class ScoreReportService {
     return report;
   }
 
-  get(id: string): Promise<ScoreReport | undefined> {
+  // -------------------------------------------------------------------------------------------------
+  // Queries (scope `read`)
+
+  async get(identity: Identity | undefined, id: string): Promise<ScoreReport | undefined> {
+    requireScope(identity, Scope.READ);
     return this.repo.get(id);
   }
 
-  getMany(ids: readonly string[]): Promise<ScoreReport[]> {
+  /** Reports by id in one round trip (entity references). */
+  async getMany(identity: Identity | undefined, ids: readonly string[]): Promise<ScoreReport[]> {
+    requireScope(identity, Scope.READ);
     return this.repo.getMany(ids);
   }
 
-  reportsOfSessions(sessionIds: readonly string[]): Promise<ScoreReport[]> {
+  /** The reports of N sessions in one round trip (`LabletSession.scoreReport`). */
+  async reportsOfSessions(identity: Identity | undefined, sessionIds: readonly string[]): Promise<ScoreReport[]> {
+    requireScope(identity, Scope.READ);
     return this.repo.findBySessions(sessionIds);
   }
 
-  page(filter: ScoreReportFilter, page: PageRequest): Promise<Page<ScoreReport>> {
+  async page(identity: Identity | undefined, filter: ScoreReportFilter, page: PageRequest): Promise<Page<ScoreReport>> {
+    requireScope(identity, Scope.READ);
     return this.repo.page(filter, page);
   }
 
@@ -91,7 +99,7 @@ export class ScoreReportService {
   published(identity: Identity | undefined): AsyncIterableIterator<ScoreReport> {
     requireScope(identity, Scope.READ);
     return subscribeIterator(this.bus, EventTopic.scoreReport, (event) =>
-      event.type === SCORE_REPORT_PUBLISHED ? reviveScoreReport(event.data) : undefined,
+      event.type === ScoreReportEventType.published ? reviveScoreReport(event.data) : undefined,
     );
   }
 }

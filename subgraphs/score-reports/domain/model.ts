@@ -35,3 +35,12 @@ export interface ScoreReport {
 export interface SessionRef {
   id: string;
 }
+
+/**
+ * A report snapshot from an event back into a `ScoreReport`: over etcd the event data arrived as JSON,
+ * so its dates are ISO strings.
+ */
+export function reviveScoreReport(data: unknown): ScoreReport {
+  const r = data as ScoreReport;
+  return { ...r, submittedAt: new Date(r.submittedAt), createdAt: new Date(r.createdAt) };
+}

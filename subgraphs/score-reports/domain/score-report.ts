@@ -86,12 +86,3 @@ export function createScoreReport(input: NewScoreReport, id: string, now: Date):
     createdAt: now,
   };
 }
-
-/**
- * A report snapshot from an event back into a `ScoreReport`: over etcd the event data arrived as JSON,
- * so its dates are ISO strings.
- */
-export function reviveScoreReport(data: unknown): ScoreReport {
-  const r = data as ScoreReport;
-  return { ...r, submittedAt: new Date(r.submittedAt), createdAt: new Date(r.createdAt) };
-}

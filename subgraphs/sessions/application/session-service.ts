@@ -1,14 +1,13 @@
 import { actorOf, requireAnyScope, requireScope, Scope, type Identity } from '../../../core/auth/identity.ts';
 import type { LabletSessionStatus } from '../../../core/domain/enums.ts';
 import { EventTopic } from '../../../core/events/cloudevent.ts';
-import { conflict, notFound } from '../../../core/errors.ts';
 import { newId } from '../../../core/ids.ts';
 import type { Page, PageRequest } from '../../../core/persistence/document-store.ts';
-import { CoordinationKeys } from '../../../core/ports/coordination.ts';
 import { subscribeIterator, type EventBus } from '../../../core/ports/event-bus.ts';
+import { SessionEventType, sessionProjections } from './session-events.ts';
+import { AggregateChanges, changedTo } from '../../../core/subgraph/aggregate-changes.ts';
 import type { ChangePublisher } from '../../../core/subgraph/change-publisher.ts';
-import type { PortMapping, Session } from '../domain/model.ts';
-import { reviveSession } from '../domain/revive-session.ts';
+import { reviveSession, type PortMapping, type Session } from '../domain/model.ts';
 import {
   createSession,
   manualTransition,
@@ -27,24 +26,6 @@ import {
 import type { DefinitionReader } from '../infrastructure/definition-reader.ts';
 import type { SessionFilter, SessionRepository } from '../infrastructure/session-repository.ts';
 
-/** CloudEvent types of session changes (the original system's `lablet_session.<status>.v1`). */
-export const SessionEventType = {
-  created: 'lcm.session.created.v1',
-  updated: 'lcm.session.updated.v1',
-  /** A status change: `lcm.session.<status in lower case>.v1`. */
-  transitioned: (status: LabletSessionStatus) => `lcm.session.${status.toLowerCase()}.v1`,
-} as const;
-
-/** What the controllers watch under `/lcm/sessions/<id>/status`. */
-export interface SessionStatusProjection {
-  status: LabletSessionStatus;
-  revision: number;
-  workerId: string | null;
-  definitionId: string;
-  timeslotStart: Date | null;
-  timeslotEnd: Date | null;
-}
-
 export interface SessionUpdatesFilter {
   ids?: readonly string[] | null;
   statuses?: readonly LabletSessionStatus[] | null;
@@ -56,16 +37,25 @@ const SESSION_WRITERS: readonly Scope[] = [Scope.SESSIONS_WRITE, Scope.INTERNAL]
 
 /**
  * Use cases of the sessions subgraph: authorise → load → aggregate → one conditional save → project
- * and publish. A rejected command writes nothing; a save that lost a race is a CONFLICT.
+ * and publish. A rejected command writes nothing.
  */
 export class SessionService {
+  private readonly changes: AggregateChanges<Session>;
+
   constructor(
     private readonly repo: SessionRepository,
     private readonly definitions: DefinitionReader,
     private readonly publisher: ChangePublisher,
     private readonly bus: EventBus,
     private readonly clock: () => Date,
-  ) {}
+  ) {
+    this.changes = new AggregateChanges<Session>({
+      entity: 'LabletSession',
+      load: (id) => this.repo.get(id),
+      save: (next) => this.repo.save(next),
+      publish: (next, eventType, actor) => this.publish(next, eventType, actor),
+    });
+  }
 
   async create(identity: Identity | undefined, input: NewSession): Promise<Session> {
     const who = requireAnyScope(identity, SESSION_WRITERS);
@@ -130,19 +120,28 @@ export class SessionService {
     );
   }
 
-  get(id: string): Promise<Session | undefined> {
+  // -------------------------------------------------------------------------------------------------
+  // Queries (scope `read`)
+
+  async get(identity: Identity | undefined, id: string): Promise<Session | undefined> {
+    requireScope(identity, Scope.READ);
     return this.repo.get(id);
   }
 
-  getMany(ids: readonly string[]): Promise<Session[]> {
+  /** Sessions by id in one round trip (entity references). */
+  async getMany(identity: Identity | undefined, ids: readonly string[]): Promise<Session[]> {
+    requireScope(identity, Scope.READ);
     return this.repo.getMany(ids);
   }
 
-  page(filter: SessionFilter, page: PageRequest): Promise<Page<Session>> {
+  async page(identity: Identity | undefined, filter: SessionFilter, page: PageRequest): Promise<Page<Session>> {
+    requireScope(identity, Scope.READ);
     return this.repo.page(filter, page);
   }
 
-  sessionsOnWorkers(workerIds: readonly string[], statuses: readonly LabletSessionStatus[]): Promise<Session[]> {
+  /** The sessions of N workers in the given statuses, in one round trip (`CmlWorker.sessions`). */
+  async sessionsOnWorkers(identity: Identity | undefined, workerIds: readonly string[], statuses: readonly LabletSessionStatus[]): Promise<Session[]> {
+    requireScope(identity, Scope.READ);
     return this.repo.findOnWorkers(workerIds, statuses);
   }
 
@@ -163,8 +162,11 @@ export class SessionService {
     return { actor: actorOf(identity), now: this.clock() };
   }
 
-  /** The one path every change of an existing session takes. */
-  private async change(
+  /**
+   * The one path every change of an existing session takes (`AggregateChanges`): authorise, then load →
+   * decide → conditional write → publish; a lost race is decided again on the fresh state.
+   */
+  private change(
     identity: Identity | undefined,
     scopes: readonly Scope[],
     id: string,
@@ -172,32 +174,14 @@ export class SessionService {
     apply: (current: Session, ctx: ChangeContext) => Session,
   ): Promise<Session> {
     const who = requireAnyScope(identity, scopes);
-    const current = await this.repo.get(id);
-    if (!current) throw notFound('LabletSession', id);
-    if (expectedRevision !== null && expectedRevision !== undefined && current.revision !== expectedRevision) {
-      throw conflict(`LabletSession ${id} is at revision ${current.revision}, not the expected ${expectedRevision}`, {
-        id,
-        revision: current.revision,
-        expectedRevision,
-      });
-    }
-    const ctx = this.context(who);
-    const next = apply(current, ctx);
-    await this.repo.save(next);
-    const type = next.status === current.status ? SessionEventType.updated : SessionEventType.transitioned(next.status);
-    await this.publish(next, type, ctx.actor);
-    return next;
+    const actor = actorOf(who);
+    return this.changes.run(id, actor, expectedRevision, (current) => {
+      const next = apply(current, this.context(who));
+      return changedTo(next, next.status === current.status ? SessionEventType.updated : SessionEventType.transitioned(next.status));
+    });
   }
 
   private publish(session: Session, type: string, actor: string): Promise<void> {
-    const projection: SessionStatusProjection = {
-      status: session.status,
-      revision: session.revision,
-      workerId: session.workerId,
-      definitionId: session.definitionId,
-      timeslotStart: session.timeslotStart,
-      timeslotEnd: session.timeslotEnd,
-    };
     return this.publisher.publish({
       topic: EventTopic.session,
       type,
@@ -205,7 +189,7 @@ export class SessionService {
       data: session,
       revision: session.revision,
       actor,
-      projections: [{ key: CoordinationKeys.sessionStatus(session.id), value: projection }],
+      projections: sessionProjections(session),
     });
   }
 }

@@ -3,8 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { DefinitionStatus, LabletSessionStatus as S, type LabletSessionStatus } from '../../../core/domain/enums.ts';
 import { sessionStateMachine } from '../../../core/domain/session-state-machine.ts';
 import { ErrorCode, LcmError } from '../../../core/errors.ts';
-import type { Session } from './model.ts';
-import { reviveSession } from './revive-session.ts';
+import { reviveSession, type Session } from './model.ts';
 import {
   createSession,
   durationSeconds,

@@ -8,7 +8,7 @@ import { ChangePublisher } from '../../../core/subgraph/change-publisher.ts';
 import type { Capacity, Worker } from '../domain/model.ts';
 import { WorkerRepository } from '../infrastructure/worker-repository.ts';
 import { WorkerTemplateRepository } from '../infrastructure/worker-template-repository.ts';
-import { KeyedSerializer } from './keyed-serializer.ts';
+import { KeyedSerializer } from '../../../core/subgraph/keyed-serializer.ts';
 import { WorkerService } from './worker-service.ts';
 import { WorkerTemplateService } from './worker-template-service.ts';
 

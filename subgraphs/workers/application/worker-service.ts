@@ -1,10 +1,9 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { actorOf, requireScope, Scope, type Identity } from '../../../core/auth/identity.ts';
 import { LabletSessionStatus, LicenseType, WorkerStatus, values } from '../../../core/domain/enums.ts';
 import { explainPlacement, type PlacementDecision, type SessionDemand } from '../../../core/domain/scheduling.ts';
 import { EventTopic } from '../../../core/events/cloudevent.ts';
-import { badInput, ErrorCode, isLcmError, notFound } from '../../../core/errors.ts';
+import { badInput, ErrorCode, isLcmError } from '../../../core/errors.ts';
 import { newId } from '../../../core/ids.ts';
 import { encodeCursor, type Page, type PageRequest } from '../../../core/persistence/document-store.ts';
 import { subscribeIterator, type EventBus } from '../../../core/ports/event-bus.ts';
@@ -27,7 +26,7 @@ import {
 } from '../domain/worker.ts';
 import type { WorkerFilter, WorkerRepository } from '../infrastructure/worker-repository.ts';
 import type { WorkerTemplateRepository } from '../infrastructure/worker-template-repository.ts';
-import { KeyedSerializer } from './keyed-serializer.ts';
+import { AggregateChanges, type Decision } from '../../../core/subgraph/aggregate-changes.ts';
 import { WorkerEventType, workerProjections } from './worker-events.ts';
 
 export interface WorkerServiceOptions {
@@ -65,23 +64,15 @@ export interface PlacementPlanView {
   candidates: Array<{ worker: Worker; fits: boolean; score: number | null; reason: string | null; message: string | null }>;
 }
 
-/** What a command decided: nothing to write, or the next worker and the event that announces it. */
-type Decision<R> = { changed: false; result: R } | { changed: true; next: Worker; eventType: string; result: R };
-
-/** A CONFLICT from the store's conditional write: another writer changed the worker first. */
-const isConcurrentChange = (e: unknown): boolean =>
-  isLcmError(e) && e.code === ErrorCode.CONFLICT && typeof e.details.expectedRevision === 'number';
 
 /**
  * Use cases of the workers subgraph: authorise → load → aggregate → one conditional write → publish
- * (coordination projections + CloudEvent). Every change of an existing worker is serialised per
- * worker in this process and, should another replica win the write, reloaded and decided again (the
- * reservation may still fit), a bounded number of times.
+ * (coordination projections + CloudEvent), every change through `AggregateChanges` (a lost race is
+ * decided again on the fresh state: the reservation may still fit).
  */
 export class WorkerService {
-  private readonly serializer = new KeyedSerializer();
   private readonly portRange: PortRange;
-  private readonly maxAttempts: number;
+  private readonly changes: AggregateChanges<Worker>;
 
   constructor(
     private readonly workers: WorkerRepository,
@@ -92,7 +83,13 @@ export class WorkerService {
     options: WorkerServiceOptions = {},
   ) {
     this.portRange = options.portRange ?? DEFAULT_PORT_RANGE;
-    this.maxAttempts = options.maxAttempts ?? 16;
+    this.changes = new AggregateChanges<Worker>({
+      entity: 'CmlWorker',
+      load: (id) => this.workers.get(id),
+      save: (next) => this.workers.save(next),
+      publish: (next, eventType, actor) => this.publish(next, eventType, actor),
+      ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
+    });
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -108,8 +105,9 @@ export class WorkerService {
     return this.workers.page(filter, page);
   }
 
-  /** Workers by id in one round trip, for entity references (the gateway has authorised the query). */
-  getMany(ids: readonly string[]): Promise<Worker[]> {
+  /** Workers by id in one round trip, for entity references (scope `read`, like every read). */
+  async getMany(identity: Identity | undefined, ids: readonly string[]): Promise<Worker[]> {
+    requireScope(identity, Scope.READ);
     return this.workers.getMany(ids);
   }
 
@@ -285,30 +283,9 @@ export class WorkerService {
 
   // -------------------------------------------------------------------------------------------------
 
-  /**
-   * Load → decide → conditional write → publish, one change at a time per worker in this process,
-   * deciding again on the fresh state when another replica's write got there first.
-   */
-  private change<R>(id: string, actor: string, decide: (current: Worker, now: Date) => Decision<R>): Promise<R> {
-    return this.serializer.run(id, async () => {
-      for (let attempt = 1; ; attempt++) {
-        const current = await this.workers.get(id);
-        if (!current) throw notFound('CmlWorker', id);
-        const decision = decide(current, this.clock());
-        if (!decision.changed) return decision.result;
-        try {
-          await this.workers.save(decision.next);
-        } catch (e) {
-          if (isConcurrentChange(e) && attempt < this.maxAttempts) {
-            await sleep(Math.random() * Math.min(50, 2 ** attempt));
-            continue;
-          }
-          throw e;
-        }
-        await this.publish(decision.next, decision.eventType, actor);
-        return decision.result;
-      }
-    });
+  /** Every change of an existing worker: decided on the current state with the time of the attempt. */
+  private change<R>(id: string, actor: string, decide: (current: Worker, now: Date) => Decision<Worker, R>): Promise<R> {
+    return this.changes.run(id, actor, null, (current) => decide(current, this.clock()));
   }
 
   private publish(worker: Worker, type: string, actor: string): Promise<void> {

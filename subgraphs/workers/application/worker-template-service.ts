@@ -32,7 +32,8 @@ export class WorkerTemplateService {
   }
 
   /** Templates by name in one round trip, for entity references. */
-  findByNames(names: readonly string[]): Promise<WorkerTemplate[]> {
+  async findByNames(identity: Identity | undefined, names: readonly string[]): Promise<WorkerTemplate[]> {
+    requireScope(identity, Scope.READ);
     return this.repo.findByNames(names);
   }
 

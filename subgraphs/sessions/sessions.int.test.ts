@@ -9,6 +9,7 @@ import { newId } from '../../core/ids.ts';
 import type { DocumentStore, Storage, StoredDocument } from '../../core/persistence/document-store.ts';
 import { CoordinationKeys, type CoordinationStore } from '../../core/ports/coordination.ts';
 import type { DefinitionStatusProjection } from '../../core/read-models/definition.ts';
+import { eventually } from '../../test/support/eventually.ts';
 import { onlyError, openStorage, startHarness, type CallOptions, type Harness, type StorageKind } from '../../test/support/subgraph-harness.ts';
 import { startSessionsSubgraph } from './server.ts';
 
@@ -117,11 +118,6 @@ function gatedStorage(storage: Storage, gate: ReadGate): Storage {
       };
     },
   });
-}
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!condition()) throw new Error(`timed out waiting for ${what}`);
 }
 
 for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
@@ -359,26 +355,28 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
       expect((await ok('advanceSession', ADVANCE, { id: s.id, to: 'INSTANTIATING', rev: 2 }, CONTROLLER)).revision).toBe(3);
     });
 
-    it.each([
-      ['RUNNING', 'TERMINATED', true],
-      ['RUNNING', 'EXPIRED', false],
-    ])('races %s against %s (expectedRevision given: %s): exactly one wins, the other writes nothing', async (a, b, withRevision) => {
+    /** Two replicas of the subgraph on one store: a race between processes, not inside one (changes of one session are serialised there). */
+    async function raceOnTwoReplicas(a: string, b: string, rev: number | undefined, id: string) {
+      const other = await h.replica((deps) => startSessionsSubgraph(deps));
+      gate.arm(2); // both commands read the same revision before either writes
+      return Promise.all([
+        h.call<{ transitionSession: SessionView }>(TRANSITION, { id, to: a, rev }, STUDENT_APP),
+        other.call<{ advanceSession: SessionView }>(ADVANCE, { id, to: b, rev }, CONTROLLER),
+      ]);
+    }
+
+    it('races RUNNING against TERMINATED, both naming the revision they read: exactly one wins, the other is a CONFLICT and writes nothing', async () => {
       const def = await definition();
       const s = await create({ definitionId: def.id, owner: 'frank' });
       await schedule(s.id, 'wrk_c');
       await advance(s.id, 'INSTANTIATING');
       const ready = await advance(s.id, 'READY');
-      const rev = withRevision ? ready.revision : undefined;
-      gate.arm(2); // both commands read revision `ready.revision` before either writes
-      const results = await Promise.all([
-        h.call<{ transitionSession: SessionView }>(TRANSITION, { id: s.id, to: a, rev }, STUDENT_APP),
-        h.call<{ advanceSession: SessionView }>(ADVANCE, { id: s.id, to: b, rev }, CONTROLLER),
-      ]);
+      const results = await raceOnTwoReplicas('RUNNING', 'TERMINATED', ready.revision, s.id);
       const winners = results.filter((r) => !r.errors);
       const losers = results.filter((r) => r.errors);
       expect(winners).toHaveLength(1);
       expect(losers).toHaveLength(1);
-      expect(onlyError(losers[0] as (typeof results)[number]).code).toBe('CONFLICT');
+      expect(onlyError(losers[0] as (typeof results)[number])).toMatchObject({ code: 'CONFLICT', extensions: { expectedRevision: ready.revision } });
       const d = winners[0]?.data as { transitionSession?: SessionView; advanceSession?: SessionView } | undefined;
       const won = (d?.transitionSession ?? d?.advanceSession) as SessionView;
       const stored = await get(s.id);
@@ -387,6 +385,36 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
       expect(stored.statusHistory).toHaveLength(ready.statusHistory.length + 1);
       expect(stored.statusHistory.at(-1)).toMatchObject({ from: 'READY', to: stored.status });
       expect(events.filter((e) => e.subject === s.id && e.entityversion === ready.revision + 1)).toHaveLength(1);
+    });
+
+    it('races RUNNING against EXPIRED without revisions: the loser is decided again on the winner\'s state, as if it came second; no write is lost', async () => {
+      const def = await definition();
+      const s = await create({ definitionId: def.id, owner: 'frank' });
+      await schedule(s.id, 'wrk_c');
+      await advance(s.id, 'INSTANTIATING');
+      const ready = await advance(s.id, 'READY');
+      const [running, expired] = await raceOnTwoReplicas('RUNNING', 'EXPIRED', undefined, s.id);
+      const stored = await get(s.id);
+      const after = stored.statusHistory.slice(ready.statusHistory.length).map((t) => [t.from, t.to]);
+      if (running.errors) {
+        // EXPIRED was written first; RUNNING, decided again on EXPIRED, is not allowed from there.
+        expect(onlyError(running)).toMatchObject({ code: 'INVALID_TRANSITION', extensions: { from: 'EXPIRED', to: 'RUNNING' } });
+        expect(expired.errors).toBeUndefined();
+        expect(after).toEqual([['READY', 'EXPIRED']]);
+        expect(stored.revision).toBe(ready.revision + 1);
+      } else {
+        // RUNNING was written first (or EXPIRED went second on RUNNING): both apply, in one order.
+        expect(expired.errors).toBeUndefined();
+        expect(after).toEqual([
+          ['READY', 'RUNNING'],
+          ['RUNNING', 'EXPIRED'],
+        ]);
+        expect(stored.revision).toBe(ready.revision + 2);
+      }
+      // One event per saved revision, none lost or doubled.
+      for (let r = ready.revision + 1; r <= stored.revision; r++) {
+        expect(events.filter((e) => e.subject === s.id && e.entityversion === r)).toHaveLength(1);
+      }
     });
 
     it('validates placement and children, writing nothing', async () => {
@@ -537,7 +565,7 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
       const scheduled = client.iterate<{ sessionUpdated: { id: string; status: string; revision: number; statusHistory: Array<{ to: string }> } }>({
         query: `subscription { sessionUpdated(statuses: [SCHEDULED, READY]) { id status revision statusHistory { to } } }`,
       });
-      await until(() => bus.listening > listening, 'the subscription');
+      await eventually('the subscription', () => bus.listening > listening);
 
       const s = await create({ definitionId: def.id, owner: 'liz' });
       await schedule(s.id, 'wrk_sub');
@@ -550,7 +578,7 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
         query: `subscription($ids: [ID!]) { sessionUpdated(ids: $ids) { id status startedAt durationSeconds } }`,
         variables: { ids: [s.id] },
       });
-      await until(() => bus.listening > listeningById, 'the second subscription');
+      await eventually('the second subscription', () => bus.listening > listeningById);
       const other = await create({ definitionId: def.id, owner: 'liz' });
       await ok('terminateSession', TERMINATE, { id: other.id });
       const snapshot = { ...(events.find((e) => e.subject === s.id && e.entityversion === 2) as CloudEvent).data as Record<string, unknown> };
@@ -563,7 +591,7 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
       expect(viaFilter.value?.data?.sessionUpdated).toMatchObject({ id: s.id, status: 'READY' });
       await scheduled.return?.();
       await byId.return?.();
-      await until(() => bus.listening === listening, 'the subscriptions to end');
+      await eventually('the subscriptions to end', () => bus.listening === listening);
     });
   });
 }

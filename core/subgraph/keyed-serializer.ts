@@ -1,7 +1,7 @@
 /**
- * Runs tasks one at a time per key, in arrival order; different keys run concurrently. The workers
- * subgraph serialises the changes of one worker inside a process with it, so concurrent requests on
- * one worker queue instead of colliding on its revision (conflicts then only come from other
+ * Runs tasks one at a time per key, in arrival order; different keys run concurrently. Every subgraph
+ * serialises the changes of one aggregate inside a process with it, so concurrent requests on
+ * one aggregate queue instead of colliding on its revision (conflicts then only come from other
  * replicas, and the conditional write still guards against those).
  */
 export class KeyedSerializer {
