@@ -25,19 +25,24 @@ import { env, type Env } from '../core/config.ts';
 import { GraphQLClient } from '../core/graphql/client.ts';
 import { createMetricsRegistry } from '../core/ops/ops-server.ts';
 import { startController, type ControllerDeps, type ControllerFactory, type ControllerName, type RunningController } from '../controllers/kit/role.ts';
+import { factory as labletController } from '../controllers/lablet-controller/index.ts';
+import { factory as resourceScheduler } from '../controllers/resource-scheduler/index.ts';
+import { factory as workerController } from '../controllers/worker-controller/index.ts';
 
 const CONTROLLER_NAMES: readonly ControllerName[] = ['worker-controller', 'resource-scheduler', 'lablet-controller'];
 
-/** TEMPORARY during development: the controller modules land one by one. */
-async function loadControllerFactory(name: ControllerName): Promise<ControllerFactory> {
-  const mod = (await import(`../controllers/${name}/index.ts`)) as { factory: ControllerFactory };
-  return mod.factory;
-}
+const CONTROLLER_FACTORIES: Record<ControllerName, ControllerFactory> = {
+  'worker-controller': workerController,
+  'resource-scheduler': resourceScheduler,
+  'lablet-controller': labletController,
+};
 
 /**
  * The whole system in one process (`lcm up`, `npm start`, and the end-to-end tests): the four
- * subgraphs and the gateway on shared embedded stores (or MongoDB / etcd when configured), and the
- * simulators of the external systems. Later issues add the three controllers here.
+ * subgraphs and the gateway on shared embedded stores (or MongoDB / etcd when configured), the
+ * simulators of the external systems, and the three controllers (each with its own API key holding the
+ * internal scope, and its own health/metrics port; the LDS and grading simulators deliver their
+ * CloudEvents to the lablet-controller).
  */
 export interface SystemOptions {
   gatewayPort?: number;
@@ -141,7 +146,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     if (options.controllers ?? true) {
       const config = options.config ?? env();
       for (const name of CONTROLLER_NAMES) {
-        const factory = await loadControllerFactory(name);
+        const factory = CONTROLLER_FACTORIES[name];
         const { key } = await gateway.apiKeys.create(name, [Scope.INTERNAL]);
         const client = new GraphQLClient({ url: `${gateway.url}/internal/graphql`, token: key });
         cleanups.push(() => client.close());

@@ -16,6 +16,7 @@ export async function run(_options: RoleOptions): Promise<Stoppable> {
     ...(config.LCM_ETCD_ENDPOINTS ? { etcdEndpoints: config.LCM_ETCD_ENDPOINTS } : {}),
     ec2BootMs: config.LCM_SIM_EC2_BOOT_MS,
     cmlBootMs: config.LCM_SIM_CML_BOOT_MS,
+    config,
     logger,
   });
   const banner = [
@@ -29,5 +30,7 @@ export async function run(_options: RoleOptions): Promise<Stoppable> {
     const s = system.simulators;
     banner.push(`  simulators: EC2 ${s.ec2.url} (CML on each instance, port ${s.cmlPort}), LDS ${s.lds.url}, grading ${s.grading.url}`);
   }
+  for (const c of system.controllers) banner.push(`  ${c.name}: ${c.url} (/healthz, /readyz, /metrics${c.name === 'lablet-controller' ? ', CloudEvents at /events' : ''})`);
+  banner.push(`  workers scale up on demand from ${config.LCM_MIN_WORKERS} and down after ${config.LCM_SCALE_DOWN_IDLE_SECONDS} s idle`);
   return { banner, stop: () => system.stop() };
 }
