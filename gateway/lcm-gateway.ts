@@ -9,6 +9,7 @@ import type { Storage } from '../core/persistence/document-store.ts';
 import { apiKeyAdminRoute } from './auth/admin-routes.ts';
 import { ApiKeyStore } from './auth/api-keys.ts';
 import { Authenticator, type OidcOptions } from './auth/authenticator.ts';
+import { dashboardRoutes } from './http/dashboard.ts';
 import { DEFAULT_LIMITS, limitRules, type Limits } from './limits/limits.ts';
 import { createGateway, type ContextInput, type GatewayContext, type GatewayOptions, type RunningGateway } from './server.ts';
 import { loadSupergraph } from './supergraph.ts';
@@ -17,6 +18,7 @@ import { loadSupergraph } from './supergraph.ts';
  * The LCM gateway: the project's supergraphs behind authentication, scopes and query limits.
  *   /graphql           the public contract (schema/supergraph.public.graphql), any authenticated caller
  *   /internal/graphql  the full schema (schema/supergraph.graphql), callers with the `internal` scope
+ *   /                  the live dashboard; a browser's GET of either GraphQL path gets GraphiQL (gateway/http/dashboard.ts)
  * The caller's identity goes to the subgraphs in the signed `x-lcm-identity` header.
  */
 export interface LcmGatewayOptions {
@@ -34,8 +36,10 @@ export interface LcmGatewayOptions {
   introspection?: boolean;
   logger: Logger;
   registry?: Registry;
-  /** More HTTP routes (e.g. the dashboard). */
+  /** More HTTP routes. */
   routes?: GatewayOptions['routes'];
+  /** Serve the dashboard at `/` and GraphiQL to browsers at the GraphQL paths (default true). */
+  dashboard?: boolean;
 }
 
 export interface LcmGateway extends RunningGateway {
@@ -122,6 +126,7 @@ export async function startLcmGateway(options: LcmGatewayOptions): Promise<LcmGa
     introspection: options.introspection ?? true,
     formatError: formatLimitErrors,
   };
+  const dashboard = options.dashboard === false ? undefined : dashboardRoutes({ authenticator, logger: options.logger });
   const gateway = await createGateway({
     port: options.port ?? 4000,
     host: options.host ?? '127.0.0.1',
@@ -129,7 +134,8 @@ export async function startLcmGateway(options: LcmGatewayOptions): Promise<LcmGa
     ...(options.registry ? { registry: options.registry } : {}),
     maxBodyBytes: limits.maxBodyBytes,
     maxBatchSize: limits.maxBatchSize,
-    routes: [apiKeyAdminRoute(authenticator, apiKeys), ...(options.routes ?? [])],
+    routes: [apiKeyAdminRoute(authenticator, apiKeys), ...(dashboard?.routes ?? []), ...(options.routes ?? [])],
+    ...(dashboard ? { browserPage: dashboard.graphiql } : {}),
     endpoints: [
       { path: '/graphql', supergraph: publicSupergraph, context: contextFor(undefined), ...common },
       { path: '/internal/graphql', supergraph: internalSupergraph, context: contextFor(Scope.INTERNAL), ...common },

@@ -7,6 +7,7 @@ import { createMetricsRegistry, handleOpsRequest, listen } from '../core/ops/ops
 import { Endpoint } from './endpoint.ts';
 import { SubgraphClients } from './executor/subgraph-client.ts';
 import { createHttpHandler } from './http/handler.ts';
+import { prefersHtml } from './http/request.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { SubgraphReadiness } from './readiness.ts';
 import { SubscriptionManager } from './subscriptions/manager.ts';
@@ -111,6 +112,13 @@ export async function createGateway(options: GatewayOptions): Promise<RunningGat
     const queryStart = url.indexOf('?');
     const path = queryStart < 0 ? url : url.slice(0, queryStart);
     const handler = httpHandlers.get(path);
+    if (handler && options.browserPage && req.method === 'GET' && prefersHtml(req.headers.accept)) {
+      options.browserPage(req, res, path).catch((error: unknown) => {
+        logger.error({ err: error, path }, 'browser page failed');
+        if (!res.headersSent) res.writeHead(500).end();
+      });
+      return;
+    }
     if (handler) {
       if (stopping) {
         res.writeHead(503, { 'content-type': 'application/json', connection: 'close' });

@@ -178,6 +178,11 @@ export interface GatewayOptions {
   routes?: ReadonlyArray<{ prefix: string; handle(req: http.IncomingMessage, res: http.ServerResponse, path: string): Promise<void> }>;
   /** How long `close()` waits for in-flight requests before cutting connections, ms (default 5000). */
   shutdownGraceMs?: number;
+  /**
+   * A page for a browser's GET of an endpoint path (`accept` prefers text/html over JSON), e.g.
+   * GraphiQL. Other GETs and every POST of the endpoint are GraphQL over HTTP as always.
+   */
+  browserPage?: (req: http.IncomingMessage, res: http.ServerResponse, endpointPath: string) => Promise<void>;
 }
 
 /** A running gateway. */

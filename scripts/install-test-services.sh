@@ -61,3 +61,15 @@ if ! "$VIRL2_VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(
   "$VIRL2_VENV/bin/python" -m pip install -q --disable-pip-version-check "virl2-client==$VIRL2_CLIENT_VERSION"
 fi
 echo "[test-services] virl2-client: $VIRL2_VENV"
+
+# ---- Chromium for the dashboard's browser tests (test/browser/, driven by playwright-core) --------
+# Debian's chromium at /usr/bin/chromium; Playwright's own browser downloads are never used.
+# Idempotent: skipped when /usr/bin/chromium is there.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "[test-services] installing chromium (Debian)"
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq >/dev/null
+  $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+echo "[test-services] chromium: /usr/bin/chromium"

@@ -96,6 +96,29 @@ export function negotiateContentType(accept: string | undefined): string | undef
   return best;
 }
 
+/**
+ * Whether an `accept` header asks for a web page rather than a GraphQL answer: text/html is accepted
+ * with a higher preference than any JSON type (a browser's navigation, not `curl` or a client).
+ */
+export function prefersHtml(accept: string | undefined): boolean {
+  if (!accept) return false;
+  let html = 0;
+  let json = 0;
+  for (const part of accept.split(',')) {
+    const [rawType, ...params] = part.split(';');
+    const type = rawType!.trim().toLowerCase();
+    let q = 1;
+    for (const param of params) {
+      const [k, v] = param.split('=');
+      if (k?.trim() === 'q' && v !== undefined) q = Number(v.trim());
+    }
+    if (!(q > 0)) continue;
+    if (type === 'text/html') html = Math.max(html, q);
+    if (type === 'application/json' || type === 'application/graphql-response+json' || type === 'application/*' || type === '*/*') json = Math.max(json, q);
+  }
+  return html > json;
+}
+
 /** Reads the request body up to `limit` bytes. */
 export function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
