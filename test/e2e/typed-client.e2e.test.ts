@@ -16,7 +16,7 @@ import {
   ScheduleSessionDocument,
   TransitionSessionDocument,
   TransitionWorkerDocument,
-} from '../../core/graphql/__generated__/operations.ts';
+} from '../support/__generated__/operations.ts';
 import { silentLogger } from '../../core/logging.ts';
 import { createDefinition, createSession } from './fixtures.ts';
 
