@@ -20,7 +20,7 @@ export async function run(_options: RoleOptions): Promise<Stoppable> {
     logger,
   });
   const banner = [
-    `LCM is up: gateway ${system.gatewayUrl}/graphql (public) and ${system.gatewayUrl}/internal/graphql (internal)`,
+    `LCM is up: dashboard ${system.gatewayUrl}/ · GraphQL ${system.gatewayUrl}/graphql (public; GraphiQL in a browser) and ${system.gatewayUrl}/internal/graphql (internal)`,
     `  storage: ${system.deps.storage.kind}; coordination: ${config.LCM_ETCD_ENDPOINTS ? 'etcd' : 'embedded'}`,
   ];
   if (admin.generated) banner.push(`  admin token (printed once; also in ${admin.file}): ${admin.token}`);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GraphQLError, type ValidationRule } from 'graphql';
-import { startBenchmarkSubgraphs, type RunningBenchmarkSubgraphs } from '../bench/gateway/subgraphs.ts';
+import { startBenchmarkSubgraphs, type RunningBenchmarkSubgraphs } from '../test/support/gateway/benchmark-subgraphs.ts';
 import { createGateway } from './server.ts';
 import type { OperationCompleteEvent, RunningGateway } from './types.ts';
 import { eventually } from '../test/support/eventually.ts';

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { ApolloServer } from '@apollo/server';
 import { startStandaloneServer } from '@apollo/server/standalone';
-import { createApolloServerGateway } from '../../gateway/apollo-server-adapter.ts';
+import { createApolloServerGateway } from './apollo-server-adapter.ts';
 import { createGateway } from '../../gateway/server.ts';
 import { startStockGateway } from '../../test/support/gateway/stock-gateway.ts';
 

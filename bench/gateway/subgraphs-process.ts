@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import { startBenchmarkSubgraphs } from './subgraphs.ts';
+import { startBenchmarkSubgraphs } from '../../test/support/gateway/benchmark-subgraphs.ts';
 
 /**
  * Child process of the gateway benchmark: the four benchmark subgraphs (answers cached), with

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BENCHMARK_QUERY } from '../../bench/gateway/query.ts';
-import { startBenchmarkSubgraphs, type RunningBenchmarkSubgraphs } from '../../bench/gateway/subgraphs.ts';
+import { startBenchmarkSubgraphs, type RunningBenchmarkSubgraphs } from '../../test/support/gateway/benchmark-subgraphs.ts';
 import { createGateway } from '../server.ts';
 import type { RunningGateway } from '../types.ts';
 import { startLabSubgraphs, type LabSubgraphs } from '../../test/support/gateway/lab-subgraphs.ts';

@@ -1,8 +1,8 @@
 import type { ApolloServerOptionsWithGateway, BaseContext } from '@apollo/server';
-import { GatewayExecutor } from './executor/executor.ts';
-import { SubgraphClients, type SubgraphClientOptions } from './executor/subgraph-client.ts';
-import { toGraphQLError } from './executor/errors.ts';
-import { loadSupergraph } from './supergraph.ts';
+import { GatewayExecutor } from '../../gateway/executor/executor.ts';
+import { SubgraphClients, type SubgraphClientOptions } from '../../gateway/executor/subgraph-client.ts';
+import { toGraphQLError } from '../../gateway/executor/errors.ts';
+import { loadSupergraph } from '../../gateway/supergraph.ts';
 
 type GatewayInterface = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
 

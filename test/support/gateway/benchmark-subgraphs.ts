@@ -1,7 +1,7 @@
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { startCachedSubgraphServer, type CachedSubgraphServer } from './cached-subgraph-server.ts';
-import { composeSupergraph } from '../../test/support/gateway/compose.ts';
+import { composeSupergraph } from './compose.ts';
 
 /**
  * The four subgraphs of The Guild's federation gateway benchmark (accounts, inventory, products,
