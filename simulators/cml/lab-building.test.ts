@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { TWO_ROUTERS_YAML } from './fixtures.ts';
+import { TWO_ROUTERS_YAML } from '../../test/support/simulators/cml-fixtures.ts';
 import { startCmlSimulator, type CmlSimulator, type CmlSimulatorOptions } from './index.ts';
 
 let sim: CmlSimulator | undefined;

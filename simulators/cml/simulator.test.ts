@@ -3,7 +3,7 @@
  * bookkeeping, the debug routes, and cleanup on close.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { MIXED_LAB_YAML, TWO_ROUTERS_YAML, singleNodeYaml } from './fixtures.ts';
+import { MIXED_LAB_YAML, TWO_ROUTERS_YAML, singleNodeYaml } from '../../test/support/simulators/cml-fixtures.ts';
 import { startCmlSimulator, type CmlSimulator, type CmlSimulatorOptions } from './index.ts';
 
 let sim: CmlSimulator | undefined;

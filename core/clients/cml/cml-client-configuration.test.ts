@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { startCmlSimulator, type CmlSimulator } from '../../../simulators/cml/index.ts';
-import { MIXED_LAB_YAML, TWO_ROUTERS_YAML } from '../../../simulators/cml/fixtures.ts';
+import { MIXED_LAB_YAML, TWO_ROUTERS_YAML } from '../../../test/support/simulators/cml-fixtures.ts';
 import { CmlClient } from './client.ts';
 import { CmlApiError } from './errors.ts';
 import { LabTopologySchema, MainConfigurationSchema } from './schemas.ts';

@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startCmlSimulator, type CmlSimulator, type CmlSimulatorOptions } from '../../../simulators/cml/index.ts';
-import { MIXED_LAB_YAML, TWO_ROUTERS_YAML } from '../../../simulators/cml/fixtures.ts';
+import { MIXED_LAB_YAML, TWO_ROUTERS_YAML } from '../../../test/support/simulators/cml-fixtures.ts';
 import { CmlClient, type CmlClientOptions } from './client.ts';
 import { CmlApiError, CmlConnectionError, CmlNotConvergedError } from './errors.ts';
 

@@ -11,7 +11,7 @@ import {
   TWO_ROUTERS_YAML,
   UNKNOWN_NODE_DEFINITION_YAML,
   singleNodeYaml,
-} from '../../../simulators/cml/fixtures.ts';
+} from '../../../test/support/simulators/cml-fixtures.ts';
 import { CmlClient, type CmlClientOptions } from './client.ts';
 import { CmlApiError, CmlAuthenticationError, CmlLicenseError } from './errors.ts';
 

@@ -1,7 +1,7 @@
 /**
  * A client written by someone else works against the simulator unchanged: Cisco's own Python client,
  * virl2-client 2.9.1, builds a lab node by node, starts it, waits for convergence, extracts and reads a
- * node's configuration, downloads the lab and tears it down (third-party-client.py). The downloaded YAML
+ * node's configuration, downloads the lab and tears it down (virl2-client-flow.py). The downloaded YAML
  * is then imported again and behaves like the lab it came from.
  *
  * virl2-client lives in a venv outside the repository that scripts/install-test-services.sh creates
@@ -19,7 +19,7 @@ import { startCmlSimulator, type CmlSimulator } from './index.ts';
 const VENV =
   process.env.LCM_VIRL2_VENV ?? path.join(process.env.XDG_CACHE_HOME || path.join(homedir(), '.cache'), 'lcm-test', 'virl2-venv');
 const PYTHON = path.join(VENV, 'bin', 'python');
-const SCRIPT = fileURLToPath(new URL('./third-party-client.py', import.meta.url));
+const SCRIPT = fileURLToPath(new URL('../../test/support/simulators/virl2-client-flow.py', import.meta.url));
 
 interface ScriptOutput {
   controller_version: string;
@@ -61,11 +61,11 @@ function runScript(sim: CmlSimulator): Promise<ScriptOutput> {
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`third-party-client.py exited with ${code}:\n${stderr.slice(-4000)}`));
+      if (code !== 0) return reject(new Error(`virl2-client-flow.py exited with ${code}:\n${stderr.slice(-4000)}`));
       try {
         resolve(JSON.parse(stdout) as ScriptOutput);
       } catch {
-        reject(new Error(`third-party-client.py printed no JSON:\n${stdout.slice(0, 2000)}\n${stderr.slice(-2000)}`));
+        reject(new Error(`virl2-client-flow.py printed no JSON:\n${stdout.slice(0, 2000)}\n${stderr.slice(-2000)}`));
       }
     });
   });
