@@ -44,7 +44,8 @@ const fail = (count: number) => ({ count, lastError: 'boom', at: iso(-1) });
 const TABLE: Array<[string, Observation, Partial<Step> & { kind: Step['kind'] }]> = [
   // --- nothing to do
   ['PENDING belongs to the scheduler', obs(S.PENDING, { workerId: null }), { kind: 'nothing' }],
-  ['ARCHIVED is final', obs(S.ARCHIVED), { kind: 'nothing' }],
+  ['ARCHIVED after its teardown is final', obs(S.ARCHIVED, { ...LAB, ...USER('ENDED') }, { teardown: { labDone: true, ldsFinalized: true, released: true } }), { kind: 'nothing' }],
+  ['ARCHIVED without worker', obs(S.ARCHIVED, { workerId: null }), { kind: 'nothing' }],
   ['TERMINATED without worker', obs(S.TERMINATED, { workerId: null }), { kind: 'nothing' }],
   ['TERMINATED, teardown done', obs(S.TERMINATED, LAB, { teardown: { done: true } }), { kind: 'nothing' }],
   ['placed status without worker', obs(S.READY, { workerId: null }), { kind: 'terminate' }],
@@ -109,6 +110,9 @@ const TABLE: Array<[string, Observation, Partial<Step> & { kind: Step['kind'] }]
   ['TERMINATED with a lab', obs(S.TERMINATED, { ...LAB, ...USER('PROVISIONED') }), { kind: 'teardown', step: 'stop' }],
   ['TERMINATED, everything released', obs(S.TERMINATED, LAB, { teardown: { labDone: true, released: true } }), { kind: 'teardownDone' }],
   ['TERMINATED while SCHEDULED (nothing but capacity)', obs(S.TERMINATED), { kind: 'teardown', step: 'release' }],
+  ['ARCHIVED by hand before its teardown (found by the scan): the lab', obs(S.ARCHIVED, { ...LAB, ...USER('ACTIVE') }), { kind: 'teardown', step: 'stop' }],
+  ['ARCHIVED by hand, lab done: LDS', obs(S.ARCHIVED, { ...LAB, ...USER('ACTIVE') }, { teardown: { labDone: true } }), { kind: 'teardown', step: 'finalizeLds' }],
+  ['ARCHIVED by hand, no lab: the release', obs(S.ARCHIVED), { kind: 'teardown', step: 'release' }],
 ];
 
 describe('decide (decision table)', () => {

@@ -9,8 +9,10 @@
  *
  * | status | condition | step |
  * |---|---|---|
- * | PENDING, ARCHIVED | — | nothing (the scheduler's / final) |
+ * | PENDING | — | nothing (the scheduler's) |
  * | TERMINATED | placed on a worker, teardown not done | teardown step (below), then `teardown.done` |
+ * | ARCHIVED | placed on a worker, a teardown step left (archived by hand, found by the scan) | teardown step |
+ * | ARCHIVED | otherwise | nothing (final; the teardown ran in STOPPING) |
  * | any other | no worker | terminate "no worker" |
  * | SCHEDULED | timeslot ended | terminate (SCHEDULED cannot expire) |
  * | SCHEDULED | before timeslotStart − bootLeadTime | wait until then |
@@ -43,7 +45,11 @@
  *
  * Teardown steps, in order: stop the lab, wipe it (and delete it when this session's import failed),
  * finalize the LDS session, release capacity and ports. Lab steps that keep failing are abandoned
- * (recorded with the reason) so the rest still runs: a session is never stuck in teardown.
+ * (recorded with the reason) so the rest still runs: a session is never stuck in teardown. The release
+ * comes last: until then the reservation keeps the session's ports from being handed to another
+ * session while PATty may still map them to this lab, and it marks the teardown as owed (the teardown
+ * scan finds ended sessions by it; the resource-scheduler's sweep releases it only when the teardown is
+ * done or after its grace period).
  */
 import { LabletSessionStatus as S, type LabletSessionStatus } from '../../core/domain/enums.ts';
 
@@ -223,10 +229,16 @@ export function decide(o: Observation): Step {
   const now = o.now.getTime();
   const ended = s.timeslotEnd !== null && s.timeslotEnd.getTime() <= now;
 
-  if (s.status === S.PENDING || s.status === S.ARCHIVED) return { kind: 'nothing' };
+  if (s.status === S.PENDING) return { kind: 'nothing' };
   if (s.status === S.TERMINATED) {
     if (!s.workerId || progress.teardown.done) return { kind: 'nothing' };
     return nextTeardownStep(o) ?? { kind: 'teardownDone' };
+  }
+  if (s.status === S.ARCHIVED) {
+    // Normally archived at the end of the STOPPING teardown (nothing left); one archived by hand
+    // before its teardown still holds its lab and its reservation.
+    if (!s.workerId || progress.teardown.done) return { kind: 'nothing' };
+    return nextTeardownStep(o) ?? { kind: 'nothing' };
   }
   if (!s.workerId) return { kind: 'terminate', reason: `session is ${s.status} but placed on no worker` };
 

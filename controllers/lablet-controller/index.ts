@@ -8,20 +8,25 @@
  * Wiring: one leader-elected `Controller` keyed by session id. The informer lists every session that
  * is not ARCHIVED or TERMINATED and is woken by their status projections (`/lcm/sessions/<id>/status`);
  * a session that becomes TERMINATED leaves the cache, which reconciles it once more (its teardown);
- * waits (boot window, boot, grading, health, timeslot end) are requeues. The periodic resync re-lists,
- * so a missed event only delays work.
+ * waits (boot window, boot, grading, health, timeslot end) are requeues. This controller owns the
+ * teardown and the release of every session that reached a worker; a reservation held by a session
+ * that ended is the durable marker of a teardown not finished, and the teardown scan (scan.ts, key
+ * `scan:teardown`: at leadership start, on every resync and on worker changes) enqueues every such
+ * session, so one that ended while no lablet-controller led is torn down all the same. The periodic
+ * resync re-lists, so a missed event only delays work.
  */
 import type http from 'node:http';
 import { LabletSessionStatus as S } from '../../core/domain/enums.ts';
 import { cloudEventsHandler } from '../../core/events/cloudevents-http.ts';
-import { Controller } from '../../core/runtime/index.ts';
+import { Controller, type InformerSource, type ReconcileContext, type ReconcileResult } from '../../core/runtime/index.ts';
 import type { ControllerDeps, ControllerFactory } from '../kit/role.ts';
 import { actionRecorder } from '../kit/metrics.ts';
-import { sessionSource } from '../kit/sources.ts';
+import { sessionSource, workerSource } from '../kit/sources.ts';
 import { labletClients, type LabletClients } from './clients.ts';
 import type { Settings } from './decide.ts';
 import { LabletEvents, SeenEvents } from './events.ts';
 import { LabletReconciler } from './reconcile.ts';
+import { scanForTeardowns, TEARDOWN_SCAN_KEY } from './scan.ts';
 
 const NAME = 'lablet-controller';
 
@@ -39,6 +44,13 @@ export interface LabletControllerOptions extends Partial<Omit<Settings, 'bootTim
   clients?: (deps: ControllerDeps) => LabletClients;
   /** Retention of processed event ids. Default 7200 s. */
   seenEventsTtlSeconds?: number;
+  /** Least time between two teardown scans (worker changes come in bursts). Default 1 s. */
+  teardownScanMinIntervalMs?: number;
+}
+
+/** An object that is listed on every resync and never announced by a watch: a periodic key. */
+function periodic(key: string): InformerSource<{ id: string }> {
+  return { name: `periodic(${key})`, prefix: `/lcm/${NAME}/never/`, keyOf: (o) => o.id, list: async () => [{ id: key }], decode: () => undefined };
 }
 
 export const DEFAULT_SETTINGS: Omit<Settings, 'bootTimeoutMs' | 'gradingTimeoutMs'> = {
@@ -63,11 +75,30 @@ export function createLabletController(options: LabletControllerOptions = {}): C
     const clients = options.clients?.(deps) ?? labletClients(deps);
     const record = actionRecorder(deps.registry, NAME);
     const reconciler = new LabletReconciler(deps, clients, { settings, labActionTimeoutMs: options.labActionTimeoutMs ?? 120_000 }, record);
-    const controller = new Controller({
+    const scanMinIntervalMs = options.teardownScanMinIntervalMs ?? 1_000;
+    let lastScanAt = -Infinity;
+    const scan = async (ctx: ReconcileContext): Promise<ReconcileResult> => {
+      const since = Date.now() - lastScanAt;
+      if (since < scanMinIntervalMs) return { requeueAfterMs: Math.ceil(scanMinIntervalMs - since) };
+      lastScanAt = Date.now();
+      const ids = await scanForTeardowns(deps.client);
+      if (ctx.signal.aborted) return undefined;
+      if (ids.length > 0) deps.logger.info({ controller: NAME, sessions: ids.slice(0, 20), count: ids.length }, 'ended sessions still hold reservations: tearing them down');
+      for (const id of ids) controller.enqueue(id);
+      record('teardown-scan', 'ok');
+      return undefined;
+    };
+    const controller: Controller = new Controller({
       name: NAME,
       store: deps.store,
-      reconcile: (key, ctx) => reconciler.reconcile(key, ctx),
-      watches: [{ source: sessionSource(deps.client, WATCHED) }],
+      reconcile: (key, ctx) => (key === TEARDOWN_SCAN_KEY ? scan(ctx) : reconciler.reconcile(key, ctx)),
+      watches: [
+        { source: sessionSource(deps.client, WATCHED) },
+        // The teardown scan: listed at every (re)list, so it runs when leadership starts and on every
+        // resync; any worker change (a reservation made or released, a worker ending) wakes it too.
+        { source: periodic(TEARDOWN_SCAN_KEY) },
+        { source: workerSource(deps.client), keysFor: () => [TEARDOWN_SCAN_KEY] },
+      ],
       concurrency: options.concurrency ?? 16,
       rateLimit: { baseDelayMs: options.retryBaseDelayMs ?? 500, maxDelayMs: 60_000 },
       resyncPeriodMs: deps.config.LCM_CONTROLLER_RESYNC_SECONDS * 1000,

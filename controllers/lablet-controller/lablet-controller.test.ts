@@ -206,6 +206,30 @@ describe('lablet-controller against the system', () => {
     expect((await session(id)).status).toBe('TERMINATED');
   });
 
+  it('a session terminated while no lablet-controller runs is found through its reservation by the next one and torn down', async () => {
+    const worker = await cmlWorker('w-terminate-away');
+    const def = await createDefinition(h, 'lab-terminate-away');
+    const id = await placed(def, worker.id);
+    const s = await until(id, 'READY');
+    for (const c of [...controllers]) await stopLablet(c);
+    await data(h.publicUrl, h.token, `mutation($id: ID!) { terminateSession(id: $id, reason: "while nobody watched") { id } }`, { id });
+    // Nobody tears it down meanwhile: the lab runs, the LDS session is open, the reservation marks the debt.
+    expect((await session(id)).status).toBe('TERMINATED');
+    expect((await labs(worker.cml)).find((l) => l.id === s.cmlLabId)?.state).toBe('STARTED');
+    expect(await reservations(worker.id)).toContain(id);
+    // A new controller never sees the session in its informer (it lists open sessions only): the
+    // teardown scan finds it through the reservation.
+    await startLablet();
+    await eventually('teardown done', async () => (await session(id)).pipelineProgress?.teardown?.done === true);
+    const done = await session(id);
+    expect(done.status).toBe('TERMINATED');
+    expect(done.pipelineProgress?.teardown).toMatchObject({ stopped: true, wiped: true, labDone: true, ldsFinalized: true, released: true });
+    expect((await labs(worker.cml)).find((l) => l.id === s.cmlLabId)?.state).toBe('DEFINED_ON_CORE');
+    expect(await reservations(worker.id)).not.toContain(id);
+    const user = (await (await fetch(`${lds().url}/sessions/${s.userSession?.externalId}`)).json()) as { state: string };
+    expect(user.state).toBe('SESSION_FINALIZED');
+  });
+
   it('CloudEvents: bad ones get a clear 4xx, a duplicate has no second effect, one for a session past that point changes nothing', async () => {
     const c = controllers[0] as RunningController;
     const post = (body: unknown, headers: Record<string, string> = { 'content-type': 'application/cloudevents+json' }) =>

@@ -508,8 +508,22 @@ export class LabletReconciler {
     }
     const cml = this.cmlFor(s);
     const wait = { timeoutMs: this.options.labActionTimeoutMs, signal };
+    /**
+     * A lab another session took meanwhile (reused once wiped — e.g. a session ended long ago and torn
+     * down late, after the scan found it) is that session's now: leave it alone.
+     */
+    const takenBy = async (): Promise<string | undefined> => {
+      const sessions = (await this.deps.client.request(LcWorkerSessionsDocument, { workerId: s.worker?.id as string })).worker?.sessions ?? [];
+      return sessions.find((x) => x.id !== s.id && x.cmlLabId === labId && LAB_HOLDERS.has(x.status))?.id;
+    };
+    const leave = async (holder: string) => {
+      await this.progress(s.id, 'teardown', { labDone: true, labAbandoned: `lab ${labId} is held by session ${holder} now` });
+      this.record('teardown:lab-taken', 'skipped');
+    };
     try {
       if (step === 'stop') {
+        const holder = await takenBy();
+        if (holder) return await leave(holder);
         await cml.stopLab(labId, signal);
         await cml.waitForConverged(labId, wait);
         await this.progress(s.id, 'teardown', { stopped: true });
@@ -517,6 +531,8 @@ export class LabletReconciler {
       }
       // Wipe (and delete) under the worker's lock: a wiped lab is reusable at once.
       await this.workerLocks.run(s.worker.id, async () => {
+        const holder = await takenBy();
+        if (holder) return leave(holder);
         if (step === 'wipe') {
           await cml.wipeLab(labId, signal);
           await cml.waitForConverged(labId, wait);

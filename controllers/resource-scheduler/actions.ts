@@ -12,6 +12,7 @@ import type { Logger } from '../../core/logging.ts';
 import type { ActionOutcome } from '../kit/metrics.ts';
 import { listAll } from '../kit/sources.ts';
 import {
+  RsEndedSessionDocument,
   RsLiveSessionsDocument,
   RsPendingSessionsDocument,
   RsReleaseDocument,
@@ -24,9 +25,20 @@ import {
   RsWorkersDocument,
   type RsWorkerFragment,
 } from './__generated__/operations.ts';
-import { demandOf, type CycleAction, type ObservedLiveSession, type ObservedPendingSession, type ObservedWorker, type SweepAction } from './reconcile.ts';
+import {
+  demandOf,
+  teardownDone,
+  type CycleAction,
+  type ObservedEndedSession,
+  type ObservedLiveSession,
+  type ObservedPendingSession,
+  type ObservedWorker,
+  type SweepAction,
+} from './reconcile.ts';
 
 const PAGE = 500;
+/** Statuses from which a session never comes back (not listed by RsLiveSessions). */
+const ENDED: ReadonlySet<LabletSessionStatus> = new Set([LabletSessionStatus.STOPPED, LabletSessionStatus.ARCHIVED, LabletSessionStatus.TERMINATED]);
 
 const codeOf = (e: unknown): string | undefined => (e instanceof GraphQLRequestError ? e.code : undefined);
 /** The world refused the step (someone changed it first, or the move is not allowed any more). */
@@ -89,6 +101,25 @@ export class SchedulerActions {
     });
   }
 
+  /**
+   * A reservation holder that was not listed live: how it ended (null: it does not exist). One found
+   * live after all (a listing race) comes back as a live session, which the sweep treats as such.
+   */
+  async endedSession(id: string): Promise<ObservedEndedSession | ObservedLiveSession | null> {
+    let s;
+    try {
+      s = (await this.client.request(RsEndedSessionDocument, { id })).session;
+    } catch (e) {
+      if (codeOf(e) === ErrorCode.NOT_FOUND) return null;
+      throw e;
+    }
+    if (!s) return null;
+    const workerId = s.worker?.id ?? null;
+    if (!ENDED.has(s.status)) return { id: s.id, status: s.status, revision: 0, workerId };
+    const entered = [...s.statusHistory].reverse().find((t) => t.to === s.status)?.at ?? s.endedAt ?? s.updatedAt;
+    return { id: s.id, status: s.status, workerId, teardownDone: teardownDone(s.pipelineProgress), endedAt: entered ? new Date(entered) : null };
+  }
+
   // ----------------------------------------------------------------------------------------------
   // Cycle actions
 
@@ -140,7 +171,9 @@ export class SchedulerActions {
   private async releaseUnlessPlaced(workerId: string, sessionId: string, why: string): Promise<void> {
     const d = await this.client.request(RsSessionDocument, { id: sessionId });
     const s = d.session;
-    if (s && s.status !== LabletSessionStatus.PENDING && s.status !== LabletSessionStatus.TERMINATED && s.worker?.id === workerId) return;
+    // Placed on that worker (in any status, TERMINATED included): the session's reservation now, which
+    // the lablet-controller's teardown releases (the sweep is the safety net).
+    if (s && s.status !== LabletSessionStatus.PENDING && s.worker?.id === workerId) return;
     await this.release(workerId, sessionId, why);
   }
 
@@ -179,7 +212,7 @@ export class SchedulerActions {
 
   async runSweepAction(a: SweepAction): Promise<boolean> {
     if (a.kind === 'release') {
-      await this.release(a.workerId, a.sessionId, a.reason);
+      await this.release(a.workerId, a.sessionId, a.reason, a.cause === 'teardown-grace' ? 'warn' : 'info');
       return true;
     }
     try {
@@ -198,11 +231,11 @@ export class SchedulerActions {
     }
   }
 
-  async release(workerId: string, sessionId: string, reason: string): Promise<void> {
+  async release(workerId: string, sessionId: string, reason: string, level: 'info' | 'warn' = 'info'): Promise<void> {
     try {
       await this.client.request(RsReleaseDocument, { workerId, sessionId });
       this.record('release', 'ok');
-      this.logger.info({ workerId, sessionId, reason }, 'reservation released');
+      this.logger[level]({ workerId, sessionId, reason }, 'reservation released');
     } catch (e) {
       if (codeOf(e) === ErrorCode.NOT_FOUND) {
         this.record('release', 'skipped');

@@ -10,12 +10,17 @@
  *     window LCM_SCALE_UP_BATCH_MS from the first unmet need). Woken by PENDING sessions and by every
  *     worker change (a worker turning RUNNING, capacity released); requeued for the next timeslot
  *     that becomes eligible.
- *   - `sweep` releases reservations of sessions that are gone, STOPPED, ARCHIVED or TERMINATED, and
- *     resumes (or releases) a bind interrupted between its two steps. Woken when a session leaves the
- *     live statuses, after the grace period of a PENDING session's reservation, and on every resync.
+ *   - `sweep` releases reservations no session needs (its session gone, never placed on that worker,
+ *     placed elsewhere), and resumes (or releases) a bind interrupted between its two steps. The
+ *     reservation of a session that ended (STOPPED, ARCHIVED, TERMINATED) on its worker belongs to the
+ *     lablet-controller's teardown, which releases it once the lab is stopped and wiped: the sweep
+ *     releases it only when that teardown is done or `teardownGraceMs` after the session ended (the
+ *     safety net when no lablet-controller runs; a warning and
+ *     `lcm_scheduler_sweep_releases_total{cause="teardown-grace"}`). Woken when a session leaves the
+ *     live statuses, when a grace period ends, and on every resync.
  * The periodic resync re-lists everything, so a missed event only delays work.
  */
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { LabletSessionStatus as S } from '../../core/domain/enums.ts';
 import { rankWorkers, type TemplateOffer } from '../../core/domain/scheduling.ts';
 import { Controller, type InformerSource, type ReconcileContext, type ReconcileResult } from '../../core/runtime/index.ts';
@@ -23,7 +28,7 @@ import type { ControllerDeps, ControllerFactory } from '../kit/role.ts';
 import { actionRecorder } from '../kit/metrics.ts';
 import { sessionSource, workerSource } from '../kit/sources.ts';
 import { SchedulerActions } from './actions.ts';
-import { reconcileCycle, reconcileSweep } from './reconcile.ts';
+import { reconcileCycle, reconcileSweep, unlistedHolders, type ObservedEndedSession, type ObservedLiveSession } from './reconcile.ts';
 
 export const CYCLE_KEY = 'cycle';
 export const SWEEP_KEY = 'sweep';
@@ -40,6 +45,11 @@ export interface ResourceSchedulerOptions {
   bindGraceMs?: number;
   /** Binds run at once in a cycle. Default 8. */
   bindConcurrency?: number;
+  /**
+   * How long after a session ended on its worker (TERMINATED, ARCHIVED, STOPPED) its reservation waits
+   * for the lablet-controller's teardown before the sweep releases it anyway. Default 10 min.
+   */
+  teardownGraceMs?: number;
 }
 
 /** An object that is listed on every resync and never announced by a watch: a periodic key. */
@@ -70,6 +80,7 @@ export function createResourceScheduler(options: ResourceSchedulerOptions = {}):
   return async (deps: ControllerDeps) => {
     const graceMs = options.bindGraceMs ?? 30_000;
     const concurrency = options.bindConcurrency ?? 8;
+    const teardownGraceMs = options.teardownGraceMs ?? 10 * 60_000;
     const resyncMs = deps.config.LCM_CONTROLLER_RESYNC_SECONDS * 1000;
     const logger = deps.logger.child({ controller: NAME });
     const actions = new SchedulerActions(deps.client, logger, actionRecorder(deps.registry, NAME));
@@ -81,6 +92,23 @@ export function createResourceScheduler(options: ResourceSchedulerOptions = {}):
         labelNames: ['state'],
         registers: [deps.registry],
       });
+    const awaiting =
+      (deps.registry.getSingleMetric('lcm_scheduler_reservations_awaiting_teardown') as Gauge | undefined) ??
+      new Gauge({
+        name: 'lcm_scheduler_reservations_awaiting_teardown',
+        help: 'Reservations of ended sessions kept at the last sweep for the lablet-controller to tear their lab down and release them',
+        registers: [deps.registry],
+      });
+    const sweepReleases =
+      (deps.registry.getSingleMetric('lcm_scheduler_sweep_releases_total') as Counter<'cause'> | undefined) ??
+      new Counter({
+        name: 'lcm_scheduler_sweep_releases_total',
+        help: 'Reservations the sweep released, by cause (teardown-grace: a teardown not finished within the grace period)',
+        labelNames: ['cause'],
+        registers: [deps.registry],
+      });
+    /** Reservations already reported as waiting for their teardown (logged once each). */
+    const reportedAwaiting = new Set<string>();
     let needSince: Date | undefined;
     let templatesCache: { at: number; templates: TemplateOffer[] } | undefined;
     const unplaceable = new Map<string, string>();
@@ -123,12 +151,35 @@ export function createResourceScheduler(options: ResourceSchedulerOptions = {}):
     };
 
     const sweep = async (ctx: ReconcileContext): Promise<ReconcileResult> => {
-      // Workers first, then sessions: a reservation whose session is not live afterwards is stale.
+      // Workers first, then sessions: a reservation whose session is not live afterwards is stale,
+      // unless its session ended on that worker and its teardown is not done (looked up one by one).
       const workers = await actions.workers();
       const liveSessions = await actions.liveSessions();
+      const endedSessions = new Map<string, ObservedEndedSession | ObservedLiveSession>();
+      const lookups = await runLimited(unlistedHolders(workers, liveSessions), concurrency, ctx.signal, async (id) => {
+        const s = await actions.endedSession(id);
+        if (s) endedSessions.set(id, s);
+        return true;
+      });
+      if (lookups.errors.length > 0) throw new AggregateError(lookups.errors, `${lookups.errors.length} session lookup(s) failed`);
       if (ctx.signal.aborted) return undefined;
-      const decision = reconcileSweep({ now: deps.clock(), workers, liveSessions, graceMs });
-      const result = await runLimited(decision.actions, concurrency, ctx.signal, (a) => actions.runSweepAction(a));
+      const decision = reconcileSweep({ now: deps.clock(), workers, liveSessions, endedSessions, graceMs, teardownGraceMs });
+      awaiting.set(decision.awaitingTeardown.length);
+      const waitingNow = new Set<string>();
+      for (const a of decision.awaitingTeardown) {
+        const key = `${a.workerId}/${a.sessionId}`;
+        waitingNow.add(key);
+        if (!reportedAwaiting.has(key)) {
+          logger.info({ workerId: a.workerId, sessionId: a.sessionId, status: a.status, releaseAt: a.releaseAt.toISOString() }, 'reservation of an ended session kept for the lablet-controller\'s teardown');
+        }
+      }
+      reportedAwaiting.clear();
+      for (const k of waitingNow) reportedAwaiting.add(k);
+      const result = await runLimited(decision.actions, concurrency, ctx.signal, async (a) => {
+        const done = await actions.runSweepAction(a);
+        if (done && a.kind === 'release') sweepReleases.inc({ cause: a.cause });
+        return done;
+      });
       if (result.errors.length > 0) throw new AggregateError(result.errors, `${result.errors.length} sweep action(s) failed`);
       if (result.done + result.refused > 0) controllerRef.enqueue(CYCLE_KEY);
       return { requeueAfterMs: Math.min(decision.requeueAfterMs !== undefined ? decision.requeueAfterMs + 5 : resyncMs, resyncMs) };
@@ -141,7 +192,8 @@ export function createResourceScheduler(options: ResourceSchedulerOptions = {}):
       watches: [
         // A PENDING session arrives or changes → cycle; one leaves PENDING (scheduled, terminated) → also sweep.
         { source: sessionSource(deps.client, [S.PENDING]), keysFor: (_key, object) => (object ? [CYCLE_KEY] : [CYCLE_KEY, SWEEP_KEY]) },
-        // A placed session leaves the placed statuses (STOPPED, ARCHIVED, TERMINATED, deleted) → sweep.
+        // A placed session leaves the placed statuses (STOPPED, ARCHIVED, TERMINATED, deleted) → sweep
+        // (which keeps the reservation of one that ended on its worker until its teardown is done).
         { source: sessionSource(deps.client, PLACED), keysFor: (_key, object) => (object ? [] : [SWEEP_KEY]) },
         // Any worker change (RUNNING, capacity reserved or released, draining) → cycle.
         { source: workerSource(deps.client), keysFor: () => [CYCLE_KEY] },

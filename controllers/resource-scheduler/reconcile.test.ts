@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { LabletSessionStatus as S, LicenseType, WorkerStatus as W } from '../../core/domain/enums.ts';
 import type { TemplateOffer } from '../../core/domain/scheduling.ts';
-import { reconcileCycle, reconcileSweep, type ObservedLiveSession, type ObservedPendingSession, type ObservedWorker } from './reconcile.ts';
+import {
+  reconcileCycle,
+  reconcileSweep,
+  teardownDone,
+  unlistedHolders,
+  type ObservedEndedSession,
+  type ObservedLiveSession,
+  type ObservedPendingSession,
+  type ObservedWorker,
+} from './reconcile.ts';
 
 const NOW = new Date('2026-03-01T10:00:00.000Z');
 const ago = (ms: number) => new Date(NOW.getTime() - ms);
@@ -89,29 +98,66 @@ describe('reconcileCycle', () => {
 
 describe('reconcileSweep (decision table per reservation)', () => {
   const live = (id: string, status: S, workerId: string | null): ObservedLiveSession => ({ id, status, revision: 7, workerId });
+  const ended = (status: S, workerId: string | null, endedMsAgo: number, teardownDone = false): ObservedEndedSession => ({
+    id: 's',
+    status,
+    workerId,
+    teardownDone,
+    endedAt: ago(endedMsAgo),
+  });
   const GRACE = 30_000;
-  // [case, the session as listed, the worker, how long ago the reservation was made, expected action]
-  const cases: Array<[string, ObservedLiveSession | undefined, Partial<ObservedWorker>, number, string]> = [
-    ['session gone (or STOPPED/ARCHIVED/TERMINATED)', undefined, {}, GRACE + 1, 'release'],
-    ['session gone, reserved just now: no grace needed', undefined, {}, 1, 'release'],
-    ['placed on this worker', live('s', S.RUNNING, 'w'), {}, GRACE + 1, 'keep'],
-    ['EXPIRED on this worker (teardown pending)', live('s', S.EXPIRED, 'w'), {}, GRACE + 1, 'keep'],
-    ['placed on another worker', live('s', S.SCHEDULED, 'other'), {}, GRACE + 1, 'release'],
-    ['PENDING, within the grace period', live('s', S.PENDING, null), {}, GRACE - 1000, 'keep'],
-    ['PENDING, past the grace period, worker RUNNING', live('s', S.PENDING, null), {}, GRACE + 1, 'resume'],
-    ['PENDING, past the grace period, worker DRAINING', live('s', S.PENDING, null), { status: W.DRAINING }, GRACE + 1, 'release'],
-    ['PENDING, past the grace period, worker to be stopped', live('s', S.PENDING, null), { desiredStatus: W.STOPPED }, GRACE + 1, 'release'],
+  const TEARDOWN_GRACE = 600_000;
+  // [case, the session as listed live, as looked up when not listed, the worker, how long ago the reservation was made, expected action (cause)]
+  const cases: Array<[string, ObservedLiveSession | undefined, ObservedEndedSession | ObservedLiveSession | undefined, Partial<ObservedWorker>, number, string]> = [
+    ['session gone', undefined, undefined, {}, GRACE + 1, 'release:session-gone'],
+    ['session gone, reserved just now: no grace needed', undefined, undefined, {}, 1, 'release:session-gone'],
+    ['TERMINATED on this worker, teardown not done, ended just now: kept for the teardown', undefined, ended(S.TERMINATED, 'w', 1_000), {}, GRACE + 1, 'keep'],
+    ['ARCHIVED on this worker, teardown not done, within the teardown grace', undefined, ended(S.ARCHIVED, 'w', TEARDOWN_GRACE - 1), {}, GRACE + 1, 'keep'],
+    ['STOPPED on this worker, within the teardown grace', undefined, ended(S.STOPPED, 'w', 5_000), {}, GRACE + 1, 'keep'],
+    ['TERMINATED on this worker, teardown done', undefined, ended(S.TERMINATED, 'w', 1_000, true), {}, GRACE + 1, 'release:teardown-done'],
+    ['TERMINATED on this worker, past the teardown grace (no lablet-controller)', undefined, ended(S.TERMINATED, 'w', TEARDOWN_GRACE + 1), {}, GRACE + 1, 'release:teardown-grace'],
+    ['TERMINATED on this worker, the worker TERMINATED', undefined, ended(S.TERMINATED, 'w', 1_000), { status: W.TERMINATED }, GRACE + 1, 'release:worker-gone'],
+    ['TERMINATED on this worker, the worker TERMINATING', undefined, ended(S.TERMINATED, 'w', 1_000), { status: W.TERMINATING }, GRACE + 1, 'release:worker-gone'],
+    ['TERMINATED while PENDING (never placed): an interrupted bind', undefined, ended(S.TERMINATED, null, 1_000), {}, 1, 'release:not-placed-here'],
+    ['TERMINATED on another worker', undefined, ended(S.TERMINATED, 'other', 1_000), {}, GRACE + 1, 'release:not-placed-here'],
+    ['not listed live but live when looked up (a listing race)', undefined, live('s', S.RUNNING, 'w'), {}, GRACE + 1, 'keep'],
+    ['placed on this worker', live('s', S.RUNNING, 'w'), undefined, {}, GRACE + 1, 'keep'],
+    ['EXPIRED on this worker (teardown pending)', live('s', S.EXPIRED, 'w'), undefined, {}, GRACE + 1, 'keep'],
+    ['placed on another worker', live('s', S.SCHEDULED, 'other'), undefined, {}, GRACE + 1, 'release:placed-elsewhere'],
+    ['PENDING, within the grace period', live('s', S.PENDING, null), undefined, {}, GRACE - 1000, 'keep'],
+    ['PENDING, past the grace period, worker RUNNING', live('s', S.PENDING, null), undefined, {}, GRACE + 1, 'resume'],
+    ['PENDING, past the grace period, worker DRAINING', live('s', S.PENDING, null), undefined, { status: W.DRAINING }, GRACE + 1, 'release:pending-worker-closed'],
+    ['PENDING, past the grace period, worker to be stopped', live('s', S.PENDING, null), undefined, { desiredStatus: W.STOPPED }, GRACE + 1, 'release:pending-worker-closed'],
   ];
-  it.each(cases)('%s', (name, session, w, age, expected) => {
+  it.each(cases)('%s', (name, session, lookedUp, w, age, expected) => {
+    const workers = [worker('w', { ...w, reservations: [reservation('s', ago(age))] })];
+    const liveSessions = session ? [session] : [];
+    expect(unlistedHolders(workers, liveSessions)).toEqual(session ? [] : ['s']);
     const d = reconcileSweep({
       now: NOW,
-      workers: [worker('w', { ...w, reservations: [reservation('s', ago(age))] })],
-      liveSessions: session ? [session] : [],
+      workers,
+      liveSessions,
+      endedSessions: new Map(lookedUp ? [['s', lookedUp]] : []),
       graceMs: GRACE,
+      teardownGraceMs: TEARDOWN_GRACE,
     });
-    expect(d.actions[0]?.kind ?? 'keep').toBe(expected);
+    const a = d.actions[0];
+    expect(a ? (a.kind === 'release' ? `release:${a.cause}` : a.kind) : 'keep').toBe(expected);
     expect(d.actions.length).toBeLessThanOrEqual(1);
-    if (expected === 'resume') expect(d.actions[0]).toMatchObject({ workerId: 'w', sessionId: 's', revision: 7, ports: [{ name: 'console', port: 2000 }] });
+    if (expected === 'resume') expect(a).toMatchObject({ workerId: 'w', sessionId: 's', revision: 7, ports: [{ name: 'console', port: 2000 }] });
     if (name.includes('within the grace')) expect(d.requeueAfterMs).toBe(1000);
+    if (name.startsWith('TERMINATED on this worker, teardown not done')) {
+      expect(d.awaitingTeardown).toEqual([{ workerId: 'w', sessionId: 's', status: S.TERMINATED, releaseAt: new Date(NOW.getTime() - 1_000 + TEARDOWN_GRACE) }]);
+      expect(d.requeueAfterMs).toBe(TEARDOWN_GRACE - 1_000);
+    }
+    if (expected === 'release:teardown-grace') expect(a).toMatchObject({ reason: expect.stringMatching(/did not finish within 600 s/) });
+  });
+
+  it('reads the lablet-controller\'s teardown progress: done, or released', () => {
+    expect(teardownDone({ teardown: { done: true } })).toBe(true);
+    expect(teardownDone({ teardown: { released: true } })).toBe(true);
+    expect(teardownDone({ teardown: { stopped: true, wiped: true } })).toBe(false);
+    expect(teardownDone(null)).toBe(false);
+    expect(teardownDone('garbage')).toBe(false);
   });
 });

@@ -5,11 +5,14 @@
  *     (after the scale-up batch window), terminations of sessions whose timeslot ended while PENDING;
  *     the placement itself is the engine in core/domain/scheduling.ts.
  *   - `sweep`: every reservation on every worker against the session that holds it → release what no
- *     live session needs, resume the bind of a PENDING session that crashed between reserve and
- *     schedule. Reservations younger than the grace period are left alone (a bind may be in flight).
+ *     session needs any more, resume the bind of a PENDING session that crashed between reserve and
+ *     schedule. Reservations younger than the grace period are left alone (a bind may be in flight);
+ *     a reservation of a session that ended on its worker waits for the lablet-controller's teardown
+ *     (which releases it) and is released here only when that teardown is done or after the teardown
+ *     grace period: the safety net when no lablet-controller runs.
  */
 import { type Capacity } from '../../core/domain/capacity.ts';
-import { LabletSessionStatus, type LicenseType } from '../../core/domain/enums.ts';
+import { LabletSessionStatus, WorkerStatus, type LicenseType } from '../../core/domain/enums.ts';
 import type { CmlRequirements } from '../../core/domain/placement.ts';
 import { acceptsSessions, planScheduling, type SchedulingPlan, type SchedulingWorker, type SessionDemand, type TemplateOffer } from '../../core/domain/scheduling.ts';
 import type { PortMapping } from '../../core/domain/tcp-ports.ts';
@@ -103,8 +106,32 @@ export interface ObservedLiveSession {
   workerId: string | null;
 }
 
+/**
+ * A session that holds a reservation but was not listed live (looked up by id): STOPPED, ARCHIVED or
+ * TERMINATED, where it was placed, when it ended and whether its teardown is done.
+ */
+export interface ObservedEndedSession {
+  id: string;
+  status: LabletSessionStatus;
+  workerId: string | null;
+  /** The lablet-controller finished its teardown (`pipelineProgress.teardown.done`, or `.released`). */
+  teardownDone: boolean;
+  /** When the session entered its current status (its last statusHistory entry; else `endedAt`). */
+  endedAt: Date | null;
+}
+
+/** Why the sweep releases a reservation (the `cause` label of `lcm_scheduler_sweep_releases_total`). */
+export type ReleaseCause =
+  | 'session-gone'
+  | 'placed-elsewhere'
+  | 'pending-worker-closed'
+  | 'not-placed-here'
+  | 'worker-gone'
+  | 'teardown-done'
+  | 'teardown-grace';
+
 export type SweepAction =
-  | { kind: 'release'; workerId: string; sessionId: string; reason: string }
+  | { kind: 'release'; workerId: string; sessionId: string; reason: string; cause: ReleaseCause }
   | { kind: 'resume'; workerId: string; sessionId: string; revision: number; ports: PortMapping[] };
 
 export interface SweepObservation {
@@ -113,18 +140,49 @@ export interface SweepObservation {
   workers: readonly ObservedWorker[];
   /** Every live session (PENDING … EXPIRED, not STOPPED, ARCHIVED, TERMINATED). */
   liveSessions: readonly ObservedLiveSession[];
+  /**
+   * The reservation holders not listed live, looked up one by one (after the live list): absent = the
+   * session does not exist. A holder found live after all (a listing race) is left alone.
+   */
+  endedSessions: ReadonlyMap<string, ObservedEndedSession | ObservedLiveSession>;
   graceMs: number;
+  /** How long after a placed session ended its reservation waits for the lablet-controller's teardown. */
+  teardownGraceMs: number;
 }
 
 export interface SweepDecision {
   actions: SweepAction[];
-  /** Look again when the youngest PENDING reservation left alone leaves its grace period. */
+  /** Reservations of ended sessions kept for their teardown: when each would be released by the grace. */
+  awaitingTeardown: Array<{ workerId: string; sessionId: string; status: LabletSessionStatus; releaseAt: Date }>;
+  /** Look again when the first reservation left alone leaves its grace period. */
   requeueAfterMs: number | undefined;
 }
 
+/** Workers whose lab, if any, is gone with them: nothing on them can map a port any more. */
+const GONE_WORKER: ReadonlySet<WorkerStatus> = new Set([WorkerStatus.TERMINATED, WorkerStatus.TERMINATING]);
+
+/** The reservation holders the live list does not account for: the sweep looks each of them up. */
+export function unlistedHolders(workers: readonly ObservedWorker[], liveSessions: readonly ObservedLiveSession[]): string[] {
+  const live = new Set(liveSessions.map((s) => s.id));
+  return [...new Set(workers.flatMap((w) => w.reservations.map((r) => r.sessionId)))].filter((id) => !live.has(id));
+}
+
+const isEnded = (s: ObservedEndedSession | ObservedLiveSession): s is ObservedEndedSession => 'teardownDone' in s;
+
 /**
  * Decide the sweep (decision table, per reservation of session S on worker W):
- *   S gone, STOPPED, ARCHIVED or TERMINATED                → release
+ *   S does not exist                                       → release (nothing can use it)
+ *   S ended (STOPPED, ARCHIVED, TERMINATED), not placed on W → release (it never reached W: no lab
+ *                                                            there to tear down)
+ *   S ended, W TERMINATING or TERMINATED                   → release (the lab went with the instance)
+ *   S ended on W, teardown done                            → release (the lablet-controller's own
+ *                                                            release did not land, or a replica raced)
+ *   S ended on W, ended less than the teardown grace ago   → keep: the lablet-controller owns the
+ *                                                            teardown, which ends with the release; the
+ *                                                            ports must not be reused while PATty may
+ *                                                            still map them to S's lab
+ *   S ended on W, past the teardown grace                  → release (safety net: no lablet-controller
+ *                                                            ran; logged as a warning, counted)
  *   S placed (SCHEDULED … EXPIRED) on W                    → keep
  *   S placed on another worker, or on none                 → release (stale)
  *   S PENDING, reserved less than the grace period ago     → keep, look again when it ends (a bind
@@ -132,32 +190,68 @@ export interface SweepDecision {
  *   S PENDING, W accepts sessions                          → resume: schedule S on W with its ports
  *   S PENDING, W does not accept sessions any more         → release (the next cycle places S afresh)
  * Only the PENDING rows race with a bind in flight (it schedules a PENDING session); a session that
- * is no longer live can never be scheduled again, so its reservation goes at once.
+ * is no longer live can never be scheduled again, so only its teardown can still need its reservation.
  */
 export function reconcileSweep(o: SweepObservation): SweepDecision {
   const live = new Map(o.liveSessions.map((s) => [s.id, s]));
   const actions: SweepAction[] = [];
+  const awaitingTeardown: SweepDecision['awaitingTeardown'] = [];
   let wait: number | undefined;
+  const waitFor = (ms: number) => (wait = Math.min(wait ?? Infinity, Math.max(1, ms)));
   for (const w of o.workers) {
     for (const r of w.reservations) {
-      const s = live.get(r.sessionId);
-      const release = (reason: string) => actions.push({ kind: 'release', workerId: w.id, sessionId: r.sessionId, reason });
+      const release = (cause: ReleaseCause, reason: string) => actions.push({ kind: 'release', workerId: w.id, sessionId: r.sessionId, reason, cause });
+      let s = live.get(r.sessionId);
       if (!s) {
-        release('the session is gone, stopped, archived or terminated');
-      } else if (s.status === LabletSessionStatus.PENDING) {
+        const looked = o.endedSessions.get(r.sessionId);
+        if (!looked) {
+          release('session-gone', 'the session does not exist');
+          continue;
+        }
+        if (!isEnded(looked)) {
+          s = looked;
+        } else {
+          const e = looked;
+          if (e.workerId !== w.id) release('not-placed-here', `the session is ${e.status} and was never placed on worker ${w.id}`);
+          else if (GONE_WORKER.has(w.status)) release('worker-gone', `the session is ${e.status} and worker ${w.id} is ${w.status}`);
+          else if (e.teardownDone) release('teardown-done', `the session is ${e.status} and its teardown is done`);
+          else {
+            const releaseAt = new Date((e.endedAt ?? r.reservedAt).getTime() + o.teardownGraceMs);
+            const left = releaseAt.getTime() - o.now.getTime();
+            if (left > 0) {
+              awaitingTeardown.push({ workerId: w.id, sessionId: e.id, status: e.status, releaseAt });
+              waitFor(left);
+            } else {
+              release(
+                'teardown-grace',
+                `the session is ${e.status} since ${(e.endedAt ?? r.reservedAt).toISOString()} and its teardown did not finish within ${Math.round(o.teardownGraceMs / 1000)} s (is a lablet-controller running?)`,
+              );
+            }
+          }
+          continue;
+        }
+      }
+      if (s.status === LabletSessionStatus.PENDING) {
         const age = o.now.getTime() - r.reservedAt.getTime();
         if (age < o.graceMs) {
-          wait = Math.min(wait ?? Infinity, o.graceMs - age);
+          waitFor(o.graceMs - age);
           continue;
         }
         if (acceptsSessions(w)) actions.push({ kind: 'resume', workerId: w.id, sessionId: s.id, revision: s.revision, ports: r.ports });
-        else release(`the session is still PENDING and worker ${w.id} is ${w.status} (desired ${w.desiredStatus}); it will be placed afresh`);
+        else release('pending-worker-closed', `the session is still PENDING and worker ${w.id} is ${w.status} (desired ${w.desiredStatus}); it will be placed afresh`);
       } else if (s.workerId !== w.id) {
-        release(`the session is ${s.status} on ${s.workerId ? `worker ${s.workerId}` : 'no worker'}`);
+        release('placed-elsewhere', `the session is ${s.status} on ${s.workerId ? `worker ${s.workerId}` : 'no worker'}`);
       }
     }
   }
-  return { actions, requeueAfterMs: wait };
+  return { actions, awaitingTeardown, requeueAfterMs: wait };
+}
+
+/** `pipelineProgress.teardown` as the lablet-controller writes it: done, or at least released. */
+export function teardownDone(pipelineProgress: unknown): boolean {
+  const p = pipelineProgress && typeof pipelineProgress === 'object' ? (pipelineProgress as Record<string, unknown>) : {};
+  const t = p.teardown && typeof p.teardown === 'object' ? (p.teardown as Record<string, unknown>) : {};
+  return t.done === true || t.released === true;
 }
 
 /** The demand of a PENDING session from its definition (GraphQL shapes → engine shapes). */

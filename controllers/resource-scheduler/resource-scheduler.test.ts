@@ -41,6 +41,8 @@ const q = (e: Endpoints) => ({
 });
 
 const GRACE_MS = 300;
+/** How long an ended session's reservation waits for a teardown here (no lablet-controller runs). */
+const TEARDOWN_GRACE_MS = 1_500;
 
 /** A RUNNING worker whose CML facts are observed (what the worker-controller reports). */
 async function observedWorker(e: Endpoints, name: string): Promise<string> {
@@ -52,7 +54,7 @@ const observe = (e: Endpoints, id: string) =>
   data(e.internalUrl, e.token, `mutation($id: ID!) { recordWorkerObservation(id: $id, input: { cmlVersion: "2.9.1+build.7", nodeDefinitions: ["iosv", "alpine"] }) { id } }`, { id });
 const scheduler = (h: Harness, name = 'resource-scheduler') =>
   h.deps(name).then((deps) =>
-    startController('resource-scheduler', createResourceScheduler({ bindGraceMs: GRACE_MS }), process.env.RS_DEBUG ? { ...deps, logger: createLogger(name, 'debug') } : deps, { port: 0 }),
+    startController('resource-scheduler', createResourceScheduler({ bindGraceMs: GRACE_MS, teardownGraceMs: TEARDOWN_GRACE_MS }), process.env.RS_DEBUG ? { ...deps, logger: createLogger(name, 'debug') } : deps, { port: 0 }),
   );
 
 /** Every (worker, port) pair held at most once, and every reservation's session at most once overall. */
@@ -99,18 +101,41 @@ describe('resource-scheduler: placement and the sweep', () => {
     expectNoDoubleBooking(await q(e).workers());
   });
 
-  it('releases the reservation of a terminated session', async () => {
+  it('keeps a terminated session\'s reservation for its teardown; with no lablet-controller, releases it after the grace period', async () => {
     rs = await scheduler(h);
+    const metric = async (name: string) => {
+      const line = (await (await fetch(`${rs?.url}/metrics`)).text()).split('\n').find((l) => l.startsWith(name));
+      return line === undefined ? undefined : Number(line.split(' ').at(-1));
+    };
     const id = await createSession(e, definitionId, 'leaver');
     const placed = await eventually('scheduled', async () => {
       const s = await q(e).session(id);
       return s.status === 'SCHEDULED' && s;
     });
+    const holds = async () => ((await q(e).workers()).find((x) => x.id === placed.worker?.id)?.reservations ?? []).some((r) => r.sessionId === id);
+    const terminatedAt = Date.now();
     await data(e.publicUrl, e.token, `mutation($id: ID!) { terminateSession(id: $id, reason: "student left") { id } }`, { id });
-    await eventually('reservation released', async () => {
-      const w = (await q(e).workers()).find((x) => x.id === placed.worker?.id);
-      return w !== undefined && !w.reservations.some((r) => r.sessionId === id);
+    // The sweep (woken by the session leaving the placed statuses) keeps it: the teardown is the
+    // lablet-controller's, and its ports must not be handed out while its lab may still map them.
+    await eventually('the sweep keeps it for the teardown', async () => (await metric('lcm_scheduler_reservations_awaiting_teardown')) === 1);
+    expect(await holds()).toBe(true);
+    await eventually('released after the grace', async () => !(await holds()), { timeoutMs: 10_000 });
+    expect(Date.now() - terminatedAt).toBeGreaterThanOrEqual(TEARDOWN_GRACE_MS);
+    expect(await metric('lcm_scheduler_sweep_releases_total{cause="teardown-grace"')).toBe(1);
+    await eventually('nothing awaits a teardown any more', async () => (await metric('lcm_scheduler_reservations_awaiting_teardown')) === 0);
+  });
+
+  it('releases at once the reservation of a session terminated before it was placed (an interrupted bind)', async () => {
+    const workerId = await observedWorker(e, 'rs-metal-terminated-pending');
+    const id = await createSession(e, definitionId, 'gave-up');
+    await q(e).mutate(`mutation($input: ReserveCapacityInput!) { reserveCapacity(input: $input) { sessionId } }`, {
+      input: { workerId, sessionId: id, capacity: { cpuCores: 1, memoryGb: 1, storageGb: 1, maxNodes: 2 }, portNames: ['console'] },
     });
+    await data(e.publicUrl, e.token, `mutation($id: ID!) { terminateSession(id: $id, reason: "not needed") { id } }`, { id });
+    const terminatedAt = Date.now();
+    rs = await scheduler(h);
+    await eventually('released', async () => !((await q(e).workers()).find((w) => w.id === workerId)?.reservations ?? []).some((r) => r.sessionId === id));
+    expect(Date.now() - terminatedAt).toBeLessThan(TEARDOWN_GRACE_MS);
   });
 
   it('resumes a bind interrupted between reserve and schedule: the session is scheduled on its reservation', async () => {
