@@ -4,6 +4,7 @@
  * and a lab built this way behaving exactly like the same lab imported from YAML.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '../../test/support/eventually.ts';
 import { parse as parseYaml } from 'yaml';
 import { TWO_ROUTERS_YAML } from '../../test/support/simulators/cml-fixtures.ts';
 import { startCmlSimulator, type CmlSimulator, type CmlSimulatorOptions } from './index.ts';
@@ -40,11 +41,7 @@ async function start(options: CmlSimulatorOptions = {}): Promise<Call> {
 }
 
 async function converge(call: Call, labId: string): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if ((await call('GET', `/labs/${labId}/check_if_converged`)).json === true) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error('lab did not converge');
+  await eventually(`lab ${labId} to converge`, async () => (await call('GET', `/labs/${labId}/check_if_converged`)).json === true, { intervalMs: 5 });
 }
 
 /** r1 and r2 (IOSv) linked Gi0/0 to Gi0/0, r1 with a day-0 configuration: TWO_ROUTERS_YAML, built by hand. */

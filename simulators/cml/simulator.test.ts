@@ -3,6 +3,7 @@
  * bookkeeping, the debug routes, and cleanup on close.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '../../test/support/eventually.ts';
 import { MIXED_LAB_YAML, TWO_ROUTERS_YAML, singleNodeYaml } from '../../test/support/simulators/cml-fixtures.ts';
 import { startCmlSimulator, type CmlSimulator, type CmlSimulatorOptions } from './index.ts';
 
@@ -47,11 +48,7 @@ async function login(s: CmlSimulator): Promise<ReturnType<typeof api>> {
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
 
 async function waitConverged(call: ReturnType<typeof api>, labId: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if ((await call('GET', `/labs/${labId}/check_if_converged`)).json === true) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error('lab did not converge');
+  await eventually(`lab ${labId} to converge`, async () => (await call('GET', `/labs/${labId}/check_if_converged`)).json === true);
 }
 
 describe('authentication endpoints', () => {

@@ -55,6 +55,25 @@ interface System {
   instancesOf(workerId: string): ReturnType<Ec2Simulator['instances']>;
 }
 
+/** Reconciliations the controller has done (its /metrics). */
+async function reconciles(c: RunningController): Promise<number> {
+  const text = await (await fetch(`${c.url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('lcm_controller_reconcile_total{'))
+    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+}
+
+/**
+ * For a "nothing happens" check: wait until `ms` have passed AND the controller has reconciled at least
+ * twice more since now (a positive signal that it looked at the world after the time that matters).
+ */
+async function lookedAgainAfter(c: RunningController, ms: number): Promise<void> {
+  const before = await reconciles(c);
+  const notBefore = Date.now() + ms;
+  await eventually('the controller to look again', async () => Date.now() >= notBefore && (await reconciles(c)) >= before + 2, { timeoutMs: ms + 15_000 });
+}
+
 async function system(): Promise<System> {
   const h = await startHarness();
   cleanups.push(() => h.stop());
@@ -331,7 +350,7 @@ describe('worker-controller: desired status, lost instances, orphans', () => {
 describe('worker-controller: scale', () => {
   it('keeps LCM_MIN_WORKERS from the start and scales idle workers down to it (drain, then terminate)', async () => {
     const s = await system();
-    await s.start({ LCM_MIN_WORKERS: '1', LCM_SCALE_DOWN_IDLE_SECONDS: '0.4', LCM_SCALE_DOWN_COOLDOWN_SECONDS: '0' });
+    const c = await s.start({ LCM_MIN_WORKERS: '1', LCM_SCALE_DOWN_IDLE_SECONDS: '0.4', LCM_SCALE_DOWN_COOLDOWN_SECONDS: '0' });
     const [kept] = await eventually('the minimum worker requested', async () => {
       const ws = await s.workers();
       return ws.length === 1 ? ws : undefined;
@@ -344,7 +363,7 @@ describe('worker-controller: scale', () => {
     expect(gone.statusReason).toMatch(/^scale-down: /);
     await eventually('its instance terminated', () => s.instancesOf(kept!.id)[0]?.state === 'terminated');
     // The other stays: at the minimum, with no new request.
-    await new Promise((r) => setTimeout(r, 800)); // beyond the idle threshold, to show nothing else happens
+    await lookedAgainAfter(c, 800); // past the idle threshold, the controller reconciled again: nothing else happens
     const after = await s.workers();
     expect(after.map((w) => [w.id, w.status]).sort()).toEqual([[extra, 'RUNNING'], [kept!.id, 'TERMINATED']].sort());
     expect(s.ec2.instance(extraRunning.ec2InstanceId as string)?.state).toBe('running');
@@ -366,13 +385,13 @@ describe('worker-controller: scale', () => {
 
   it('does not scale down a worker that hosts a session', async () => {
     const s = await system();
-    await s.start({ LCM_SCALE_DOWN_IDLE_SECONDS: '0.2', LCM_SCALE_DOWN_COOLDOWN_SECONDS: '0' });
+    const c = await s.start({ LCM_SCALE_DOWN_IDLE_SECONDS: '0.2', LCM_SCALE_DOWN_COOLDOWN_SECONDS: '0' });
     const e = { publicUrl: s.h.publicUrl, internalUrl: s.h.internalUrl, token: s.h.token };
     const sessionId = await createSession(e, await createDefinition(e, 'busy-lab')); // PENDING: holds scale-down
     const id = await s.request('metal');
     await s.until(id, 'RUNNING');
     await schedule(e, sessionId, id);
-    await new Promise((r) => setTimeout(r, 700)); // well past the idle threshold
+    await lookedAgainAfter(c, 700); // well past the idle threshold, and the controller looked again
     expect((await s.worker(id)).status).toBe('RUNNING');
   });
 });
