@@ -19,6 +19,7 @@ import { startDefinitionsSubgraph } from '../subgraphs/definitions/server.ts';
 import { startScoreReportsSubgraph } from '../subgraphs/score-reports/server.ts';
 import { startSessionsSubgraph } from '../subgraphs/sessions/server.ts';
 import { startWorkersSubgraph } from '../subgraphs/workers/server.ts';
+import { checkPortsFree, type FixedPort } from './ports.ts';
 import { startCmlSimulatorsOnEc2, type SimulatorFleet } from './simulators.ts';
 import { Scope } from '../core/auth/identity.ts';
 import { env, type Env } from '../core/config.ts';
@@ -59,8 +60,15 @@ export interface SystemOptions {
   simulators?: boolean;
   ec2BootMs?: number;
   cmlBootMs?: number;
+  /** The 127.B.0.0/16 block of the simulated instances' addresses (default: a random free one). */
+  simAddressBlock?: number;
   /** Start the three controllers (default true). */
   controllers?: boolean;
+  /**
+   * Where the controllers reach EC2, LDS, grading and CML when this system starts no simulators of its
+   * own (e.g. a second replica of a system sharing the first one's simulated outside world).
+   */
+  controllerOverrides?: ControllerDeps['overrides'];
   /** Configuration the controllers read (default: the process environment, parsed). */
   config?: Env;
   logger: Logger;
@@ -78,8 +86,35 @@ export interface RunningSystem {
   stop(): Promise<void>;
 }
 
+/**
+ * The fixed ports a system with these options binds (everything else listens on port 0): the gateway's,
+ * and the CML simulator's on every simulated EC2 instance (LCM_SIM_CML_PORT). The instances bind their
+ * own 127.B.x.y addresses, never 127.0.0.1, so that port is probed on the first instance's address
+ * (127.B.0.1; without a pinned block, on 127.255.255.254, which no instance gets): a probe there fails
+ * when anything holds the port on the wildcard address (0.0.0.0 or ::) or on that address itself,
+ * which is what would make the instances' CML servers fail; a listener on 127.0.0.1 alone would not.
+ */
+export function systemPorts(options: Pick<SystemOptions, 'gatewayPort' | 'host' | 'simulators' | 'simAddressBlock' | 'config'>): FixedPort[] {
+  const ports: FixedPort[] = [{ port: options.gatewayPort ?? 4000, host: options.host ?? '127.0.0.1', what: 'the gateway (LCM_GATEWAY_PORT)' }];
+  if (options.simulators ?? true) {
+    const host = options.simAddressBlock !== undefined ? `127.${options.simAddressBlock}.0.1` : '127.255.255.254';
+    ports.push({
+      port: (options.config ?? env()).LCM_SIM_CML_PORT,
+      host,
+      what: 'the CML simulator of every simulated EC2 instance (LCM_SIM_CML_PORT)',
+    });
+  }
+  return ports;
+}
+
+/** Throws PortInUseError naming the first fixed port of `systemPorts(options)` that is taken. */
+export function checkSystemPorts(options: Parameters<typeof systemPorts>[0]): Promise<void> {
+  return checkPortsFree(systemPorts(options));
+}
+
 export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
   const logger = options.logger;
+  await checkSystemPorts(options);
   const cleanups: Array<() => Promise<void>> = [];
   const stop = async () => {
     for (const c of cleanups.reverse()) {
@@ -137,6 +172,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     if (options.simulators ?? true) {
       simulators = await startCmlSimulatorsOnEc2({
         logger: logger.child({ component: 'simulators' }),
+        cmlPort: (options.config ?? env()).LCM_SIM_CML_PORT,
+        ...(options.simAddressBlock !== undefined ? { addressBlock: options.simAddressBlock } : {}),
         ...(options.ec2BootMs !== undefined ? { ec2BootMs: options.ec2BootMs } : {}),
         ...(options.cmlBootMs !== undefined ? { cmlBootMs: options.cmlBootMs } : {}),
       });
@@ -157,7 +194,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
           logger: logger.child({ component: name }),
           config,
           clock: () => new Date(),
-          overrides: simulators
+          overrides: options.controllerOverrides ?? (simulators
             ? {
                 ec2Endpoint: simulators.ec2.url,
                 ec2Credentials: { accessKeyId: 'lcm-up', secretAccessKey: 'lcm-up' },
@@ -166,7 +203,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
                 cmlScheme: 'http',
                 cmlPort: simulators.cmlPort,
               }
-            : {},
+            : {}),
         };
         const running = await startController(name, factory, controllerDeps, { port: 0, host: '127.0.0.1' });
         controllers.push(running);
