@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError } from '../core/config.ts';
 import type { RoleOptions, Stoppable } from '../core/role.ts';
 import { addOperatorCommands } from './operator/index.ts';
+import { portInUse } from './ports.ts';
 
 /**
  * The `lcm` command: one codebase, many roles (DESIGN.md §2). Each role module exports
@@ -119,6 +120,12 @@ export async function main(argv: string[]): Promise<void> {
     if (e instanceof ConfigError) {
       console.error(e.message);
       process.exit(2);
+    }
+    // A port in use (checked before starting, or EADDRINUSE when a role listens): one line, exit 1.
+    const inUse = portInUse(e);
+    if (inUse) {
+      console.error(`lcm: ${inUse.message}`);
+      process.exit(1);
     }
     if (e && typeof e === 'object' && 'code' in e && String((e as { code: unknown }).code).startsWith('commander.')) {
       process.exit(process.exitCode ?? 1);

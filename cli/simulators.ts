@@ -23,12 +23,15 @@ export async function startCmlSimulatorsOnEc2(options: {
   ec2BootMs?: number;
   cmlBootMs?: number;
   cmlPort?: number;
+  /** The 127.B.0.0/16 block of the instances' addresses (default: a random free one). */
+  addressBlock?: number;
   sinkUrl?: string;
 }): Promise<SimulatorFleet> {
   const cmlPort = options.cmlPort ?? env().LCM_SIM_CML_PORT;
   const ec2 = await startEc2Simulator({
     logger: options.logger,
     ...(options.ec2BootMs !== undefined ? { bootMs: options.ec2BootMs } : {}),
+    ...(options.addressBlock !== undefined ? { addressBlock: options.addressBlock } : {}),
     instanceServices: cmlInstanceServices({
       port: cmlPort,
       logger: options.logger,

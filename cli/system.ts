@@ -95,13 +95,14 @@ export interface RunningSystem {
  * which is what would make the instances' CML servers fail; a listener on 127.0.0.1 alone would not.
  */
 export function systemPorts(options: Pick<SystemOptions, 'gatewayPort' | 'host' | 'simulators' | 'simAddressBlock' | 'config'>): FixedPort[] {
-  const ports: FixedPort[] = [{ port: options.gatewayPort ?? 4000, host: options.host ?? '127.0.0.1', what: 'the gateway (LCM_GATEWAY_PORT)' }];
+  const ports: FixedPort[] = [{ port: options.gatewayPort ?? 4000, host: options.host ?? '127.0.0.1', what: 'the gateway', setting: 'LCM_GATEWAY_PORT' }];
   if (options.simulators ?? true) {
     const host = options.simAddressBlock !== undefined ? `127.${options.simAddressBlock}.0.1` : '127.255.255.254';
     ports.push({
       port: (options.config ?? env()).LCM_SIM_CML_PORT,
       host,
-      what: 'the CML simulator of every simulated EC2 instance (LCM_SIM_CML_PORT)',
+      what: 'the CML simulator of every simulated EC2 instance',
+      setting: 'LCM_SIM_CML_PORT',
     });
   }
   return ports;

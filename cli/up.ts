@@ -2,15 +2,20 @@ import { join } from 'node:path';
 import { env } from '../core/config.ts';
 import { createLogger } from '../core/logging.ts';
 import type { RoleOptions, Stoppable } from '../core/role.ts';
-import { resolveAdminToken, startSystem } from './system.ts';
+import { checkSystemPorts, resolveAdminToken, startSystem } from './system.ts';
 
 /** `lcm up`: everything in one process on the embedded stores (what `npm start` runs). */
 export async function run(_options: RoleOptions): Promise<Stoppable> {
   const config = env();
   const logger = createLogger('lcm', config.LCM_LOG_LEVEL);
+  // The fixed ports first (the gateway's, the simulated instances' CML port), before anything starts
+  // or the admin token is written: a port in use is one line naming it (cli/main.ts), nothing half-started.
+  const simAddressBlock = 1 + Math.floor(Math.random() * 254);
+  await checkSystemPorts({ gatewayPort: config.LCM_GATEWAY_PORT, simAddressBlock, config });
   const admin = resolveAdminToken(config.LCM_ADMIN_TOKEN, join(process.cwd(), '.lcm'));
   const system = await startSystem({
     gatewayPort: config.LCM_GATEWAY_PORT,
+    simAddressBlock,
     adminToken: admin.token,
     ...(config.LCM_MONGODB_URI ? { mongoUri: config.LCM_MONGODB_URI, mongoDb: config.LCM_MONGODB_DB } : {}),
     ...(config.LCM_ETCD_ENDPOINTS ? { etcdEndpoints: config.LCM_ETCD_ENDPOINTS } : {}),

@@ -81,7 +81,12 @@ export async function startSubgraphServer<Ctx extends BaseContext>(options: Subg
 
   const schema = buildSubgraphSchema([{ typeDefs: parse(options.typeDefs), resolvers: options.resolvers as never }]);
   const httpServer = http.createServer();
-  const wsServer = new WebSocketServer({ server: httpServer, path });
+  // Upgrades are handed over by hand (noServer) rather than `{ server }`: ws would re-emit the HTTP
+  // server's errors, and graphql-ws prints those with a stack, e.g. a port in use at listen.
+  const wsServer = new WebSocketServer({ noServer: true, path });
+  httpServer.on('upgrade', (req, socket, head) => {
+    wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit('connection', ws, req));
+  });
   const wsCleanup = useServer(
     {
       schema,
