@@ -3,10 +3,11 @@
  * worker address (kept for keep-alive and the token), the LDS client and the grading-engine client.
  * `overrides` (set by `lcm up` and tests) take precedence over the environment.
  */
-import { CmlClient } from '../../core/clients/cml/index.ts';
+import type { CmlClient } from '../../core/clients/cml/index.ts';
 import { GradingClient } from '../../core/clients/grading/index.ts';
 import { LdsClient } from '../../core/clients/lds/index.ts';
 import type { Logger } from '../../core/logging.ts';
+import { WorkerCmlClients } from '../kit/cml-clients.ts';
 import type { ControllerDeps } from '../kit/role.ts';
 
 export interface LabletClients {
@@ -19,37 +20,13 @@ export interface LabletClients {
 }
 
 export function labletClients(deps: Pick<ControllerDeps, 'config' | 'overrides' | 'logger'>, logger: Logger = deps.logger): LabletClients {
-  const scheme = deps.overrides?.cmlScheme ?? deps.config.LCM_CML_SCHEME;
-  const port = deps.overrides?.cmlPort ?? deps.config.LCM_CML_PORT;
   const ldsUrl = deps.overrides?.ldsUrl ?? deps.config.LCM_LDS_URL;
   const gradingUrl = deps.overrides?.gradingUrl ?? deps.config.LCM_GRADING_URL;
-  const pool = new Map<string, CmlClient>();
+  const cml = new WorkerCmlClients(deps, logger, { timeoutMs: 15_000, retry: { retries: 3, baseDelayMs: 100, maxDelayMs: 2_000 } });
   return {
-    cml(address) {
-      const host = address.includes(':') ? `[${address}]` : address;
-      const baseUrl = `${scheme}://${host}:${port}`;
-      let c = pool.get(baseUrl);
-      if (!c) {
-        c = new CmlClient({
-          baseUrl,
-          username: deps.config.LCM_CML_USERNAME,
-          password: deps.config.LCM_CML_PASSWORD,
-          timeoutMs: 15_000,
-          retry: { retries: 3, baseDelayMs: 100, maxDelayMs: 2_000 },
-          // Workers serve CML's self-signed certificate.
-          insecureTls: true,
-          logger,
-        });
-        pool.set(baseUrl, c);
-      }
-      return c;
-    },
+    cml: (address) => cml.client(address),
     lds: ldsUrl ? new LdsClient({ baseUrl: ldsUrl }) : undefined,
     grading: gradingUrl ? new GradingClient({ baseUrl: gradingUrl }) : undefined,
-    async close() {
-      const all = [...pool.values()];
-      pool.clear();
-      await Promise.allSettled(all.map((c) => c.close()));
-    },
+    close: () => cml.close(),
   };
 }

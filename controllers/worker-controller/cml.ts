@@ -3,75 +3,18 @@
  * starts, register the licence, and read what the scheduler needs (version, node definitions, licence,
  * capacity) and what the dashboards show (system statistics).
  */
-import { CmlApiError, CmlClient, CmlConnectionError } from '../../core/clients/cml/index.ts';
-import type { CmlSystemStats } from '../../core/clients/cml/index.ts';
+import { CmlApiError, CmlConnectionError } from '../../core/clients/cml/index.ts';
+import type { CmlSystemStats , CmlClient} from '../../core/clients/cml/index.ts';
 import { LicenseType } from '../../core/domain/enums.ts';
 import type { Logger } from '../../core/logging.ts';
+import { WorkerCmlClients } from '../kit/cml-clients.ts';
 import type { ControllerDeps } from '../kit/role.ts';
 import type { CmlProbe } from './decide.ts';
 
-export interface CmlSettings {
-  scheme: 'http' | 'https';
-  port: number;
-  username: string;
-  password: string;
-  licenseToken: string | undefined;
-}
-
-export function cmlSettingsFrom(deps: Pick<ControllerDeps, 'config' | 'overrides'>): CmlSettings {
-  return {
-    scheme: deps.overrides?.cmlScheme ?? deps.config.LCM_CML_SCHEME,
-    port: deps.overrides?.cmlPort ?? deps.config.LCM_CML_PORT,
-    username: deps.config.LCM_CML_USERNAME,
-    password: deps.config.LCM_CML_PASSWORD,
-    licenseToken: deps.config.LCM_CML_LICENSE_TOKEN,
-  };
-}
-
 /** One CML client per worker address, reused across reconciles (keep-alive, token). */
-export class CmlPool {
-  private readonly clients = new Map<string, CmlClient>();
-
-  constructor(
-    private readonly settings: CmlSettings,
-    private readonly logger: Logger,
-  ) {}
-
-  client(ip: string): CmlClient {
-    const host = ip.includes(':') ? `[${ip}]` : ip;
-    const baseUrl = `${this.settings.scheme}://${host}:${this.settings.port}`;
-    let c = this.clients.get(baseUrl);
-    if (!c) {
-      c = new CmlClient({
-        baseUrl,
-        username: this.settings.username,
-        password: this.settings.password,
-        timeoutMs: 10_000,
-        retry: { retries: 2, baseDelayMs: 100, maxDelayMs: 1_000 },
-        // Workers serve CML's self-signed certificate.
-        insecureTls: true,
-        logger: this.logger,
-      });
-      this.clients.set(baseUrl, c);
-    }
-    return c;
-  }
-
-  /** Forget a worker's client (its instance stopped or went away). */
-  async drop(ip: string | null): Promise<void> {
-    if (!ip) return;
-    for (const [url, c] of this.clients) {
-      if (url.includes(`//${ip}:`) || url.includes(`//[${ip}]:`)) {
-        this.clients.delete(url);
-        await c.close().catch(() => undefined);
-      }
-    }
-  }
-
-  async close(): Promise<void> {
-    const all = [...this.clients.values()];
-    this.clients.clear();
-    await Promise.allSettled(all.map((c) => c.close()));
+export class CmlPool extends WorkerCmlClients {
+  constructor(deps: Pick<ControllerDeps, 'config' | 'overrides'>, logger: Logger) {
+    super(deps, logger, { timeoutMs: 10_000, retry: { retries: 2, baseDelayMs: 100, maxDelayMs: 1_000 } });
   }
 }
 

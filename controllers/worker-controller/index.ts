@@ -13,7 +13,7 @@ import { CoordinationKeys, type WatchEvent } from '../../core/ports/coordination
 import { Controller, type InformerSource } from '../../core/runtime/index.ts';
 import type { ControllerDeps, ControllerFactory } from '../kit/role.ts';
 import { workerSource } from '../kit/sources.ts';
-import { CmlPool, cmlSettingsFrom } from './cml.ts';
+import { CmlPool } from './cml.ts';
 import { SdkEc2, ec2OptionsFrom, type Ec2Port } from './ec2.ts';
 import { FLEET_KEY, WorkerReconciler, type ReconcilerTimings } from './reconcile.ts';
 
@@ -62,7 +62,7 @@ export function createWorkerController(options: WorkerControllerOptions = {}): C
   return async (deps) => {
     const timings: ReconcilerTimings = { ...DEFAULT_TIMINGS, ...Object.fromEntries(Object.entries(options).filter(([k, v]) => k in DEFAULT_TIMINGS && v !== undefined)) };
     const ec2 = options.ec2?.(deps) ?? new SdkEc2(ec2OptionsFrom(deps));
-    const cml = new CmlPool(cmlSettingsFrom(deps), deps.logger);
+    const cml = new CmlPool(deps, deps.logger);
     const reconciler = new WorkerReconciler(deps, ec2, cml, timings);
     const controller = new Controller({
       name: 'worker-controller',
