@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { LAB_YAML } from '../support/subgraph-harness.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSystem, type RunningSystem } from '../../cli/system.ts';
 import { ALL_SCOPES, IDENTITY_HEADER } from '../../core/auth/identity.ts';
@@ -33,22 +34,7 @@ const SHOTS = join(process.cwd(), 'test-results', 'dashboard');
  */
 const WITH_CONTROLLERS = process.env.LCM_BROWSER_TEST_CONTROLLERS !== '0';
 
-const TOPOLOGY = `lab: {version: 0.2.2, title: two-routers}
-nodes:
-  - id: n0
-    label: r1
-    node_definition: iosv
-    x: 0
-    y: 0
-    interfaces: [{id: i0, type: physical}]
-  - id: n1
-    label: r2
-    node_definition: iosv
-    x: 100
-    y: 0
-    interfaces: [{id: i0, type: physical}]
-links: [{id: l0, n1: n0, n2: n1, i1: i0, i2: i0}]
-`;
+const TOPOLOGY = LAB_YAML;
 const DEFINITION = `# A lablet definition as \`lcm definitions apply\` reads it.
 name: ccna-routing
 version: 2.1.0

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 /**
  * Test harness for a subgraph over real HTTP: builds dependencies (memory or MongoDB storage), starts
  * the subgraph on a free port, and calls it with a signed identity like the gateway does.
@@ -97,19 +98,5 @@ export function onlyError(r: GraphQLResponse): { message: string; code: string |
   return { message: e.message, code: e.extensions?.code, extensions: e.extensions ?? {} };
 }
 
-export const LAB_YAML = `lab: {version: 0.2.2, title: two-routers}
-nodes:
-  - id: n0
-    label: r1
-    node_definition: iosv
-    x: 0
-    y: 0
-    interfaces: [{id: i0, type: physical}]
-  - id: n1
-    label: r2
-    node_definition: iosv
-    x: 100
-    y: 0
-    interfaces: [{id: i0, type: physical}]
-links: [{id: l0, n1: n0, n2: n1, i1: i0, i2: i0}]
-`;
+/** A two-router lab (CML's YAML import format): the one in `examples/`, so the example is exercised too. */
+export const LAB_YAML = readFileSync(new URL('../../examples/labs/two-routers.yaml', import.meta.url), 'utf8');
