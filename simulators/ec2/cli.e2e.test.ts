@@ -34,8 +34,10 @@ async function startCli(env: Record<string, string>): Promise<{ url: string; ban
   });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const url = await eventually('the simulator URL in the banner', async () => {
+  const url = await eventually('the simulator banner', async () => {
     if (child?.exitCode !== null) throw new Error(`lcm exited early (${child?.exitCode}): ${stderr}`);
+    // The whole banner: its last line names the fault endpoint.
+    if (!lines.some((l) => l.includes('faults: POST'))) return undefined;
     return lines.map((l) => /EC2 simulator listening on (http:\/\/\S+)/.exec(l)?.[1]).find(Boolean);
   }, { timeoutMs: 20_000, intervalMs: 25 });
   return { url, banner: lines };
