@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IdentitySigner } from '../core/auth/identity.ts';
+import { readOrCreateLocalSecret } from '../core/auth/local-secret.ts';
 import { openCoordinationStore } from '../core/adapters/coordination/open.ts';
 import { EtcdEventBus } from '../core/adapters/etcd/etcd-event-bus.ts';
 import { MemoryEventBus } from '../core/adapters/memory/memory-event-bus.ts';
@@ -226,12 +226,6 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
 export function resolveAdminToken(configured: string | undefined, dir: string): { token: string; generated: boolean; file?: string } {
   if (configured) return { token: configured, generated: false };
   const file = join(dir, 'admin-token');
-  if (existsSync(file)) {
-    const token = readFileSync(file, 'utf8').trim();
-    if (token.length >= 16) return { token, generated: false, file };
-  }
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const token = `lcm-admin-${randomBytes(24).toString('base64url')}`;
-  writeFileSync(file, `${token}\n`, { mode: 0o600 });
-  return { token, generated: true, file };
+  const { secret, created } = readOrCreateLocalSecret(file, () => `lcm-admin-${randomBytes(24).toString('base64url')}`);
+  return { token: secret, generated: created, file };
 }
