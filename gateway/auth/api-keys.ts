@@ -29,6 +29,7 @@ export const API_KEYS_COLLECTION = { name: 'api_keys', indexes: [{ fields: ['nam
 
 export class ApiKeyStore {
   private readonly store: DocumentStore<ApiKeyRecord>;
+  private pendingTouch: Promise<void> = Promise.resolve();
   /** Verified keys for a short while, so a busy client costs one lookup per interval, not per request. */
   private readonly cache = new Map<string, { identity: Identity; keyId: string; until: number }>();
 
@@ -39,6 +40,8 @@ export class ApiKeyStore {
   async create(name: string, scopes: readonly string[], now = new Date()): Promise<{ key: string; record: ApiKeyView }> {
     const trimmed = name.trim();
     if (trimmed.length < 1 || trimmed.length > 128) throw badInput('name', 'must be 1–128 characters');
+    // Changes are recorded as `user:<name>`: a key must not pass for the bootstrap admin token.
+    if (trimmed.toLowerCase() === 'admin') throw badInput('name', '"admin" is reserved for the bootstrap admin token');
     if (scopes.length === 0) throw badInput('scopes', 'must name at least one scope');
     for (const s of scopes) {
       if (!(ALL_SCOPES as readonly string[]).includes(s)) throw badInput('scopes', `unknown scope "${s}"; one of ${ALL_SCOPES.join(', ')}`);
@@ -91,9 +94,29 @@ export class ApiKeyStore {
     const identity: Identity = { subject: record.name, kind: record.scopes.includes(Scope.INTERNAL) ? 'service' : 'api-key', scopes: record.scopes };
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(presented, { identity, keyId: id, until: now + this.cacheMs });
+    this.touch(record, now);
     return identity;
   }
+
+  /**
+   * Record when a key was last used, at most once a minute per key (verifications in between come
+   * from the cache), without holding up the request; a lost race with another replica's touch or a
+   * revocation is fine: both leave a recent enough time.
+   */
+  private touch(record: ApiKeyRecord, now: number): void {
+    if (record.lastUsedAt && now - record.lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS) return;
+    const next: ApiKeyRecord = { ...record, lastUsedAt: new Date(now), revision: record.revision + 1 };
+    this.pendingTouch = this.store.replace(next, record.revision).catch(() => undefined);
+  }
+
+  /** Resolves once the last `lastUsedAt` write has been made (tests). */
+  settled(): Promise<void> {
+    return this.pendingTouch;
+  }
 }
+
+/** `lastUsedAt` is kept to the minute: a busy key costs one write a minute, not one per request. */
+const LAST_USED_RESOLUTION_MS = 60_000;
 
 const view = (r: ApiKeyRecord): ApiKeyView => ({
   id: r.id,

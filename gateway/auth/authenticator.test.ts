@@ -63,6 +63,19 @@ describe('Authenticator', () => {
     expect(await code(auth.authenticate(`Bearer ${ADMIN}x`))).toBe('UNAUTHENTICATED');
   });
 
+  it('records when a key was last used, at most once a minute', async () => {
+    const { key, record } = await keys.create('reporting', [Scope.READ]);
+    expect(record.lastUsedAt).toBeNull();
+    const before = Date.now();
+    await auth.authenticate(`Bearer ${key}`);
+    await keys.settled();
+    const used = (await keys.list()).find((k) => k.id === record.id)?.lastUsedAt;
+    expect(used?.getTime()).toBeGreaterThanOrEqual(before);
+    await auth.authenticate(`Bearer ${key}`);
+    await keys.settled();
+    expect((await keys.list()).find((k) => k.id === record.id)?.lastUsedAt).toEqual(used);
+  });
+
   it('issues scoped API keys stored only as hashes, and honours revocation', async () => {
     const { key, record } = await keys.create('dashboard', [Scope.READ]);
     expect(key).toMatch(/^lcm_key_[0-9a-z]{22}\.[A-Za-z0-9_-]{43}$/);
@@ -75,6 +88,8 @@ describe('Authenticator', () => {
     await keys.revoke(record.id);
     expect(await code(auth.authenticate(`Bearer ${key}`))).toBe('UNAUTHENTICATED');
     expect(await code(keys.create('bad', ['root']))).toBe('BAD_USER_INPUT');
+    // The bootstrap token's name is not to be had: a key's changes would pass for the admin's.
+    expect(await code(keys.create('Admin', [Scope.READ]))).toBe('BAD_USER_INPUT');
   });
 
   it('verifies OIDC JWTs against the issuer JWKS over HTTP, mapping scopes', async () => {
