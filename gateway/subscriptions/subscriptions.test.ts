@@ -4,6 +4,7 @@ import { GraphQLError, type FormattedExecutionResult } from 'graphql';
 import WebSocket from 'ws';
 import { createGateway } from '../server.ts';
 import type { RunningGateway } from '../types.ts';
+import { describeUpstreamEnd } from './upstream.ts';
 import { eventually } from '../../test/support/eventually.ts';
 import { LABS, startLabSubgraphs, type LabSubgraphs } from '../../test/support/gateway/lab-subgraphs.ts';
 
@@ -270,5 +271,17 @@ describe('federated subscriptions', () => {
     expect(sub.events[0]!.errors?.[0]).toMatchObject({
       extensions: { code: 'SUBSCRIPTION_UPSTREAM_CLOSED', serviceName: 'labs' },
     });
+    expect(sub.events[0]!.errors?.[0]?.message).toMatch(/^The subscription to subgraph "labs" ended: /);
+    expect(sub.events[0]!.errors?.[0]?.message).not.toMatch(/\[object Object\]|127\.0\.0\.1|ECONN/);
+  });
+});
+
+describe('what a client reads when an upstream subscription ends', () => {
+  it('is the close frame of a socket, or only that the connection was lost — never an object dump or an internal address', () => {
+    expect(describeUpstreamEnd({ code: 1011, reason: 'subgraph shutting down' })).toBe('its socket closed (1011: subgraph shutting down)');
+    expect(describeUpstreamEnd({ code: 1006 })).toBe('its socket closed (1006)');
+    expect(describeUpstreamEnd(new Error('connect ECONNREFUSED 127.0.0.1:4003'))).toBe('the connection to it was lost');
+    expect(describeUpstreamEnd({ type: 'error', target: {} })).toBe('the connection to it was lost');
+    expect(describeUpstreamEnd([{ message: 'boom' }])).toBe('boom');
   });
 });

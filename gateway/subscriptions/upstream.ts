@@ -108,7 +108,7 @@ export class UpstreamHub {
           for (const listener of stream.listeners) listener.next(value as SubgraphResponse);
         },
         error: (error) => {
-          this.options.logger.warn({ subgraph: request.serviceName, err: describe(error) }, 'upstream subscription failed');
+          this.options.logger.warn({ subgraph: request.serviceName, err: error }, 'upstream subscription failed');
           finish(upstreamErrors(request.serviceName, error));
         },
         complete: () => finish(),
@@ -172,14 +172,18 @@ function isFormattedErrors(value: unknown): value is GraphQLFormattedError[] {
   return Array.isArray(value) && value.every((e) => e && typeof e === 'object' && typeof e.message === 'string');
 }
 
-function describe(error: unknown): string {
+/**
+ * What a client may read of why the upstream ended: the close code and reason of a WebSocket close
+ * frame (our subgraph's words), otherwise only that the connection was lost — never a raw error, which
+ * may name internal addresses (`connect ECONNREFUSED 127.0.0.1:4003`).
+ */
+export function describeUpstreamEnd(error: unknown): string {
   if (isFormattedErrors(error)) return error.map((e) => e.message).join('; ');
-  if (error instanceof Error) return error.message;
-  if (error && typeof error === 'object' && 'code' in error) {
-    const { code, reason } = error as { code: unknown; reason?: unknown };
-    return `socket closed (${String(code)}${reason ? `: ${String(reason)}` : ''})`;
+  if (error && typeof error === 'object' && 'code' in error && typeof (error as { code: unknown }).code === 'number') {
+    const { code, reason } = error as { code: number; reason?: unknown };
+    return `its socket closed (${code}${typeof reason === 'string' && reason ? `: ${reason}` : ''})`;
   }
-  return String(error);
+  return 'the connection to it was lost';
 }
 
 /** What a client sees when its subscription's upstream fails. */
@@ -189,7 +193,7 @@ function upstreamErrors(serviceName: string, error: unknown): GraphQLFormattedEr
   }
   return [
     {
-      message: `The subscription to subgraph "${serviceName}" ended: ${describe(error)}`,
+      message: `The subscription to subgraph "${serviceName}" ended: ${describeUpstreamEnd(error)}`,
       extensions: { code: GatewayErrorCode.SUBSCRIPTION_UPSTREAM_CLOSED, serviceName },
     },
   ];
