@@ -15,7 +15,7 @@ import { badRequest, notFound } from './errors.ts';
 import type { CmlFaults } from './faults.ts';
 import { readPattyTags, type PattyTag } from './patty.ts';
 import { runningConfiguration, supportsConfigurationExtraction, withMainConfiguration } from './running-config.ts';
-import { defaultTitle, type Topology, type TopologyInterface, type TopologyNode } from './topology.ts';
+import { defaultTitle, nodeFields, type Topology, type TopologyInterface, type TopologyNode, type WireNode } from './topology.ts';
 
 export type NodeState = 'DEFINED_ON_CORE' | 'STOPPED' | 'QUEUED' | 'STARTED' | 'BOOTED' | 'DISCONNECTED';
 export type ElementState = 'DEFINED_ON_CORE' | 'STOPPED' | 'STARTED';
@@ -92,21 +92,8 @@ export interface SimLab {
 }
 
 /** `POST /labs/{id}/nodes` (NodeCreate). */
-export interface NewNode {
-  label: string;
+export interface NewNode extends WireNode {
   node_definition: string;
-  x: number;
-  y: number;
-  image_definition?: string | null;
-  ram?: number | null;
-  cpus?: number | null;
-  cpu_limit?: number | null;
-  boot_disk_size?: number | null;
-  data_volume?: number | null;
-  hide_links?: boolean | null;
-  tags?: string[];
-  configuration?: TopologyNode['configuration'];
-  parameters?: Record<string, unknown> | null;
 }
 
 /** One outside port PATty serves for a running node. */
@@ -374,20 +361,7 @@ export class CmlEngine {
     }
     const node = this.createNode(lab.id, {
       id: nextElementId('n', lab.nodes.map((n) => n.topologyId)),
-      label: input.label,
-      nodeDefinition: definition.id,
-      imageDefinition: input.image_definition ?? null,
-      x: input.x,
-      y: input.y,
-      ram: input.ram ?? null,
-      cpus: input.cpus ?? null,
-      cpuLimit: input.cpu_limit ?? null,
-      bootDiskSize: input.boot_disk_size ?? null,
-      dataVolume: input.data_volume ?? null,
-      hideLinks: input.hide_links ?? false,
-      tags: input.tags ?? [],
-      configuration: input.configuration,
-      parameters: input.parameters ?? {},
+      ...nodeFields(input, definition.id),
       interfaces: [],
     });
     lab.nodes.push(node);

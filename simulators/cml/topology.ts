@@ -107,6 +107,43 @@ export interface TopologyNode {
   interfaces: TopologyInterface[];
 }
 
+/** A node as CML's wire format gives it (the import YAML, `POST /labs/{id}/nodes`), in snake_case. */
+export interface WireNode {
+  label: string;
+  x: number;
+  y: number;
+  image_definition?: string | null;
+  ram?: number | null;
+  cpus?: number | null;
+  cpu_limit?: number | null;
+  boot_disk_size?: number | null;
+  data_volume?: number | null;
+  hide_links?: boolean | null;
+  tags?: string[];
+  configuration?: TopologyNode['configuration'];
+  parameters?: Record<string, unknown> | null;
+}
+
+/** A node's fields, as the simulator keeps them, from the wire format (defaults as CML applies them). */
+export function nodeFields(n: WireNode, nodeDefinition: string): Omit<TopologyNode, 'id' | 'interfaces'> {
+  return {
+    label: n.label,
+    nodeDefinition,
+    imageDefinition: n.image_definition ?? null,
+    x: n.x,
+    y: n.y,
+    ram: n.ram ?? null,
+    cpus: n.cpus ?? null,
+    cpuLimit: n.cpu_limit ?? null,
+    bootDiskSize: n.boot_disk_size ?? null,
+    dataVolume: n.data_volume ?? null,
+    hideLinks: n.hide_links ?? false,
+    tags: n.tags ?? [],
+    configuration: n.configuration,
+    parameters: n.parameters ?? {},
+  };
+}
+
 export interface TopologyLink {
   id: string;
   n1: string;
@@ -225,24 +262,7 @@ export function parseTopology(text: string, options: ParseOptions): ParsedTopolo
         nextLoopback += 1;
       }
     }
-    const node: TopologyNode = {
-      id: n.id,
-      label: n.label,
-      nodeDefinition: definition.id,
-      imageDefinition: n.image_definition ?? null,
-      x: n.x,
-      y: n.y,
-      ram: n.ram ?? null,
-      cpus: n.cpus ?? null,
-      cpuLimit: n.cpu_limit ?? null,
-      bootDiskSize: n.boot_disk_size ?? null,
-      dataVolume: n.data_volume ?? null,
-      hideLinks: n.hide_links ?? false,
-      tags: n.tags ?? [],
-      configuration: n.configuration,
-      parameters: n.parameters ?? {},
-      interfaces,
-    };
+    const node: TopologyNode = { id: n.id, ...nodeFields(n, definition.id), interfaces };
     nodes.push(node);
     nodeById.set(node.id, node);
   }
