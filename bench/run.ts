@@ -1,58 +1,37 @@
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { machine, printTable, type Bench, type BenchReport } from './support/report.ts';
 
 /**
- * `npm run bench`: runs the project's benchmarks and prints their tables (DESIGN.md §8).
+ * `npm run bench`: runs the project's benchmarks and prints one table per benchmark (DESIGN.md §8).
  *
  *   npm run bench                          every benchmark, full length
  *   npm run bench -- --quick               short smoke run of every benchmark
  *   npm run bench -- --only gateway        selected benchmarks (comma-separated)
  *   npm run bench -- --list                list the benchmarks
+ *   npm run bench -- --out FILE            also write every table and raw figure as JSON
  *
- * Gateway options: --duration S (per cell, default 10), --warmup S (default 3),
- * --connections 10,50, --gateways stock,hive,hive-nodedup,ours,ours-nodedup[,ours-apollo-server],
- * --rounds N (measure N times, report medians), --cpu-prof DIR (V8 CPU profile of our gateway),
- * --json FILE (results as JSON).
- *
- * To add a benchmark: add an entry to BENCHES whose `run` receives the parsed flags.
+ * A benchmark is a folder `bench/<name>/` whose `index.ts` exports `bench: Bench`; other flags
+ * (`--duration`, `--connections`…) are passed to every selected benchmark, which reads its own.
+ * They run one after another, never side by side, so one does not load the machine for another.
  */
-type Flags = Record<string, string | boolean | undefined>;
+const here = path.dirname(fileURLToPath(import.meta.url));
 
-interface Bench {
-  description: string;
-  run(flags: Flags, quick: boolean): Promise<void>;
+/** The order of a full run: the user-visible loops first, then the engine, the API, the footprint. */
+export const BENCH_ORDER = ['control-loop', 'scheduler', 'subscriptions', 'gateway', 'mixes', 'footprint'] as const;
+
+async function load(name: string): Promise<Bench> {
+  const file = path.join(here, name, 'index.ts');
+  if (!existsSync(file)) throw new Error(`unknown benchmark "${name}"; one of ${available().join(', ')}`);
+  const module = (await import(pathToFileURL(file).href)) as { bench?: Bench };
+  if (!module.bench) throw new Error(`bench/${name}/index.ts exports no \`bench\``);
+  return module.bench;
 }
 
-const list = (value: string | boolean | undefined): string[] | undefined =>
-  typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-
-const number = (value: string | boolean | undefined, fallback: number): number => {
-  if (typeof value !== 'string') return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`not a number: ${value}`);
-  return n;
-};
-
-const BENCHES: Record<string, Bench> = {
-  gateway: {
-    description: "federation gateways on The Guild's benchmark scenario: stock @apollo/gateway, Hive Gateway, ours",
-    async run(flags, quick) {
-      const { runGatewayBench, DEFAULT_GATEWAYS, GATEWAY_KINDS } = await import('./gateway/bench.ts');
-      const gateways = (list(flags.gateways) ?? DEFAULT_GATEWAYS) as (keyof typeof GATEWAY_KINDS)[];
-      for (const g of gateways) {
-        if (!(g in GATEWAY_KINDS)) throw new Error(`unknown gateway "${g}"; one of ${Object.keys(GATEWAY_KINDS).join(', ')}`);
-      }
-      await runGatewayBench({
-        durationSec: number(flags.duration, quick ? 2 : 10),
-        warmupSec: number(flags.warmup, quick ? 1 : 3),
-        connections: (list(flags.connections) ?? ['10', '50']).map((c) => number(c, 10)),
-        gateways,
-        cpuProfileDir: typeof flags['cpu-prof'] === 'string' ? flags['cpu-prof'] : undefined,
-        jsonFile: typeof flags.json === 'string' ? flags.json : undefined,
-        rounds: number(flags.rounds, 1),
-      });
-    },
-  },
-};
+const available = (): string[] => BENCH_ORDER.filter((name) => existsSync(path.join(here, name, 'index.ts')));
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -60,25 +39,34 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       quick: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
-      duration: { type: 'string' },
-      warmup: { type: 'string' },
-      connections: { type: 'string' },
-      gateways: { type: 'string' },
-      'cpu-prof': { type: 'string' },
-      json: { type: 'string' },
-      rounds: { type: 'string' },
+      out: { type: 'string' },
     },
+    strict: false,
     allowPositionals: false,
   });
   if (values.list) {
-    for (const [name, bench] of Object.entries(BENCHES)) console.log(`${name.padEnd(12)} ${bench.description}`);
+    for (const name of available()) console.log(`${name.padEnd(14)} ${(await load(name)).description}`);
     return;
   }
-  const selected = list(values.only) ?? Object.keys(BENCHES);
-  for (const name of selected) {
-    if (!BENCHES[name]) throw new Error(`unknown benchmark "${name}"; one of ${Object.keys(BENCHES).join(', ')}`);
+  const selected = typeof values.only === 'string' ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : available();
+  const benches = await Promise.all(selected.map(async (name) => [name, await load(name)] as const));
+  const quick = values.quick === true;
+  const started = new Date();
+  const reports: BenchReport[] = [];
+  for (const [name, bench] of benches) {
+    console.log(`\n## ${name}: ${bench.description}${quick ? ' (quick)' : ''}`);
+    const t0 = performance.now();
+    const report = await bench.run(values, quick);
+    for (const table of report.tables) printTable(table);
+    console.log(`\n(${name}: ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    reports.push(report);
   }
-  for (const name of selected) await BENCHES[name]!.run(values, values.quick ?? false);
+  if (typeof values.out === 'string') {
+    await mkdir(path.dirname(path.resolve(values.out)), { recursive: true });
+    const results = { started: started.toISOString(), finished: new Date().toISOString(), quick, machine: machine(), reports };
+    await writeFile(values.out, `${JSON.stringify(results, null, 2)}\n`);
+    console.log(`\nresults written to ${values.out}`);
+  }
 }
 
 main().catch((error: unknown) => {
