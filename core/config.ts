@@ -47,6 +47,7 @@ export const EnvSchema = z.object({
   LCM_URL: url.optional().describe('the gateway the controllers and the operator CLI call (default `http://127.0.0.1:<LCM_GATEWAY_PORT>`)'),
   LCM_TOKEN: z.string().min(1).optional().describe('bearer token of the controllers (`internal` scope) and the CLI (default: the admin token)'),
   LCM_CONTROLLER_RESYNC_SECONDS: z.coerce.number().min(1).default(30).describe('controllers re-list this often, so a missed watch event only delays work'),
+  LCM_CONTROLLER_WATCH: flag.default(true).describe('controllers are woken by watches on the status projections; `false`: only their re-lists and own timers wake them (the original\'s polling, for comparison)'),
   LCM_MIN_WORKERS: z.coerce.number().int().min(0).default(0).describe('workers kept running when idle'),
   LCM_SCALE_UP_BATCH_MS: ms.default(250).describe('resource-scheduler: capacity requests of this window are decided together'),
   LCM_SCALE_DOWN_IDLE_SECONDS: seconds.default(300).describe('worker-controller: a worker without sessions this long is drained and scaled down'),

@@ -17,6 +17,7 @@ import { createMetricsRegistry, handleOpsRequest, listen, type RunningServer } f
 import type { CoordinationStore } from '../../core/ports/coordination.ts';
 import type { RoleOptions, Stoppable } from '../../core/role.ts';
 import type { Controller, ControllerOptions } from '../../core/runtime/index.ts';
+import { withoutWatchWakeups } from './sources.ts';
 
 export type ControllerName = 'resource-scheduler' | 'lablet-controller' | 'worker-controller';
 
@@ -75,7 +76,7 @@ export async function startController(
   deps: ControllerDeps,
   listenOn: { port: number; host?: string },
 ): Promise<RunningController> {
-  const role = await factory(deps);
+  const role = await factory(deps.config.LCM_CONTROLLER_WATCH ? deps : { ...deps, store: withoutWatchWakeups(deps.store) });
   for (const c of role.controllers) c.start();
   const server = http.createServer((req, res) => {
     void (async () => {

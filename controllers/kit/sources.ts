@@ -6,7 +6,7 @@
  */
 import type { LabletSessionStatus, WorkerStatus } from '../../core/domain/enums.ts';
 import type { GraphQLClient } from '../../core/graphql/client.ts';
-import { CoordinationKeys, type WatchEvent } from '../../core/ports/coordination.ts';
+import { CoordinationKeys, type CoordinationStore, type WatchEvent } from '../../core/ports/coordination.ts';
 import type { InformerSource } from '../../core/runtime/index.ts';
 import { KitListSessionsDocument, KitListWorkersDocument } from './__generated__/operations.ts';
 
@@ -144,4 +144,27 @@ export function workerSource(client: GraphQLClient, statuses?: readonly WorkerSt
       return { key: id, object: wanted && !wanted.has(summary.status) ? null : summary };
     },
   };
+}
+
+const STATUS_PREFIXES: ReadonlySet<string> = new Set([CoordinationKeys.sessions, CoordinationKeys.workers]);
+
+/**
+ * The store as the controllers see it with LCM_CONTROLLER_WATCH=false: watches on the session and
+ * worker prefixes stay open (and report connected) but deliver no change, so a controller learns of
+ * one only when it re-lists (LCM_CONTROLLER_RESYNC_SECONDS) or a requeue of its own comes due: the
+ * original system's polling, kept so that the difference can be measured (bench/control-loop).
+ * A compaction reset still re-lists; leases, elections and every other prefix are untouched.
+ */
+export function withoutWatchWakeups(store: CoordinationStore): CoordinationStore {
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === 'watchPrefix') {
+        const watchPrefix: CoordinationStore['watchPrefix'] = (prefix, handlers, options) =>
+          target.watchPrefix(prefix, STATUS_PREFIXES.has(prefix) ? { ...handlers, onEvent: () => {} } : handlers, options);
+        return watchPrefix;
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
