@@ -2,9 +2,14 @@
  * Test services: real etcd (Debian's etcd-server) and a real MongoDB-compatible server (FerretDB v1
  * on SQLite), each started on free loopback ports with a temporary data directory, and stopped with
  * its data removed. `scripts/install-test-services.sh` installs both; `npm test` runs it first.
+ *
+ * `startFerretDbOnPostgres` is the store for several processes writing one document: FerretDB v1 on
+ * PostgreSQL applies a filtered `replaceOne` atomically where the SQLite backend does not
+ * (docs/adr/0015-atomic-test-store.md). It starts a private PostgreSQL cluster (Debian's postgresql)
+ * under it and stops both together.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -170,4 +175,107 @@ export async function startFerretDb(): Promise<TestService> {
       ),
     `mongodb://127.0.0.1:${port}/`,
   );
+}
+
+/** Debian's PostgreSQL server binaries (`initdb`, `postgres`), newest major version installed. */
+export function postgresBinDir(): string {
+  const candidates = [process.env.LCM_POSTGRES_BIN_DIR ?? '', ...['17', '16', '15', '14', '13'].map((v) => `/usr/lib/postgresql/${v}/bin`)];
+  const dir = candidates.filter(Boolean).find((d) => existsSync(join(d, 'postgres')) && existsSync(join(d, 'initdb')));
+  if (!dir) throw new Error('PostgreSQL is not installed: run scripts/install-test-services.sh (Debian postgresql)');
+  return dir;
+}
+
+/**
+ * PostgreSQL refuses to run as root. As root, the cluster belongs to and runs as the `postgres` user
+ * Debian's package creates; otherwise as the current user.
+ */
+function postgresUser(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  try {
+    const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+    const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+    return { uid, gid };
+  } catch {
+    throw new Error('running as root, PostgreSQL needs a non-root user: no "postgres" user exists (install Debian postgresql)');
+  }
+}
+
+/** A private PostgreSQL cluster on a free loopback port, trust auth, no fsync (test data only). */
+export async function startPostgres(): Promise<TestService> {
+  const bin = postgresBinDir();
+  const user = postgresUser();
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'lcm-postgres-'));
+  if (user) chownSync(dataDir, user.uid, user.gid);
+  const cluster = join(dataDir, 'cluster');
+  execFileSync(join(bin, 'initdb'), ['-D', cluster, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(user ?? {}),
+  });
+  return managed(
+    'postgres',
+    port,
+    dataDir,
+    () =>
+      spawn(
+        join(bin, 'postgres'),
+        [
+          '-D', cluster,
+          '-p', String(port),
+          '-k', dataDir,
+          '-c', 'listen_addresses=127.0.0.1',
+          '-c', 'fsync=off',
+          '-c', 'synchronous_commit=off',
+          '-c', 'full_page_writes=off',
+          '-c', 'max_connections=300',
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'], ...(user ?? {}) },
+      ),
+    `postgres://postgres@127.0.0.1:${port}/postgres`,
+  );
+}
+
+/**
+ * FerretDB v1 on a private PostgreSQL: a MongoDB-compatible server whose conditional writes are
+ * atomic across processes. `kill`/`restart` act on FerretDB; `stop` stops both and removes the data.
+ * `postgres` is exposed for tests that restart the database itself.
+ */
+export async function startFerretDbOnPostgres(): Promise<TestService & { postgres: TestService }> {
+  const bin = ferretdbBinary();
+  const postgres = await startPostgres();
+  try {
+    const port = await freePort();
+    const stateDir = mkdtempSync(join(tmpdir(), 'lcm-ferretdb-pg-'));
+    const ferret = await managed(
+      'ferretdb',
+      port,
+      stateDir,
+      () =>
+        spawn(
+          bin,
+          [
+            '--handler=postgresql',
+            `--postgresql-url=${postgres.url}`,
+            `--state-dir=${stateDir}`,
+            `--listen-addr=127.0.0.1:${port}`,
+            '--telemetry=disable',
+            '--log-level=error',
+            '--debug-addr=-',
+          ],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        ),
+      `mongodb://127.0.0.1:${port}/`,
+    );
+    return {
+      ...ferret,
+      postgres,
+      async stop() {
+        await ferret.stop();
+        await postgres.stop();
+      },
+    };
+  } catch (e) {
+    await postgres.stop();
+    throw e;
+  }
 }
