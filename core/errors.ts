@@ -13,6 +13,11 @@ export const ErrorCode = {
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
   /** A query over the gateway's depth, alias, cost, token or batch limits. */
   QUERY_LIMIT_EXCEEDED: 'QUERY_LIMIT_EXCEEDED',
+  /**
+   * A subscription asked to resume `after` a cursor the event bus no longer holds (older than its
+   * retention, or from another bus): events may have been missed, so the client must re-list.
+   */
+  SUBSCRIPTION_CURSOR_EXPIRED: 'SUBSCRIPTION_CURSOR_EXPIRED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
