@@ -32,9 +32,9 @@ const CONTROLLER: CallOptions = { kind: 'service', subject: 'lablet-controller',
 class ObservedBus extends MemoryEventBus {
   listening = 0;
 
-  override subscribe(topic: EventTopic, listener: (event: CloudEvent) => void): () => void {
+  override subscribe(...args: Parameters<MemoryEventBus['subscribe']>): () => void {
     this.listening += 1;
-    const off = super.subscribe(topic, listener);
+    const off = super.subscribe(...args);
     return () => {
       this.listening -= 1;
       off();

@@ -63,9 +63,9 @@ const STUDENT_APP: CallOptions = { subject: 'portal', scopes: [Scope.READ, Scope
 class ObservedBus extends MemoryEventBus {
   listening = 0;
 
-  override subscribe(topic: EventTopic, listener: (event: CloudEvent) => void): () => void {
+  override subscribe(...args: Parameters<MemoryEventBus['subscribe']>): () => void {
     this.listening += 1;
-    const off = super.subscribe(topic, listener);
+    const off = super.subscribe(...args);
     return () => {
       this.listening -= 1;
       off();

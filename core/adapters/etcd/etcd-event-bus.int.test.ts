@@ -125,6 +125,82 @@ for (const { name, make: makeBackend } of backends) {
       expect(Math.min(...kept)).toBeGreaterThan(61 - 21);
     });
 
+    it('every event carries its cursor; resuming after one replays exactly the events after it, then live ones', async () => {
+      backend = makeBackend();
+      const [a, b] = backend.clients();
+      const publisher = await start(a);
+      const replica = await start(b);
+      const first: { n: number; cursor: string }[] = [];
+      const stop = replica.subscribe(EventTopic.session, (e, cursor) => first.push({ n: e.entityversion!, cursor }));
+      for (let n = 1; n <= 3; n++) await publisher.publish(EventTopic.session, sessionEvent('s1', n));
+      await eventually('three events', () => first.length === 3, { timeoutMs: 5000 });
+      stop();
+      // Missed while away: 4..8 (and a worker event, which is another topic).
+      for (let n = 4; n <= 8; n++) await publisher.publish(EventTopic.session, sessionEvent('s1', n));
+      await publisher.publish(EventTopic.worker, cloudEvent({ source: 'test', type: 'cml_worker.updated', data: {} }));
+      const resumed: { n: number; cursor: string }[] = [];
+      const errors: unknown[] = [];
+      replica.subscribe(EventTopic.session, (e, cursor) => resumed.push({ n: e.entityversion!, cursor }), {
+        after: first[2]!.cursor,
+        onError: (e) => errors.push(e),
+      });
+      // Published while the replay runs, and after it.
+      const live = (async () => {
+        for (let n = 9; n <= 12; n++) await publisher.publish(EventTopic.session, sessionEvent('s1', n));
+      })();
+      await live;
+      await eventually('the missed and the live events', () => resumed.length >= 9, { timeoutMs: 5000 });
+      await publisher.publish(EventTopic.session, sessionEvent('s1', 13));
+      await eventually('the next live event', () => resumed.some((r) => r.n === 13), { timeoutMs: 5000 });
+      expect(resumed.map((r) => r.n)).toEqual([4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+      expect(new Set(resumed.map((r) => r.cursor)).size).toBe(10);
+      expect(resumed.map((r) => Number(r.cursor))).toEqual([...resumed.map((r) => Number(r.cursor))].sort((x, y) => x - y));
+      expect(errors).toEqual([]);
+    });
+
+    it('a cursor older than the retention (trimmed) is refused with SUBSCRIPTION_CURSOR_EXPIRED, never skipped', async () => {
+      backend = makeBackend();
+      const [a, b] = backend.clients();
+      const publisher = await start(a, { maxEventsPerTopic: 10 });
+      const replica = await start(b);
+      const cursors: string[] = [];
+      replica.subscribe(EventTopic.session, (_, cursor) => cursors.push(cursor));
+      for (let n = 1; n <= 40; n++) await publisher.publish(EventTopic.session, sessionEvent('s1', n));
+      await eventually('all events', () => cursors.length === 40, { timeoutMs: 5000 });
+      const topic = CoordinationKeys.eventTopic(EventTopic.session);
+      await eventually('the topic to be trimmed', async () => (await a.list(topic)).items.length <= 11, { timeoutMs: 5000 });
+      const refused = (after: string) =>
+        new Promise<{ code: string; delivered: number }>((resolve) => {
+          let delivered = 0;
+          replica.subscribe(EventTopic.session, () => delivered++, { after, onError: (e) => resolve({ code: e.code, delivered }) });
+        });
+      expect(await refused(cursors[0]!)).toEqual({ code: 'SUBSCRIPTION_CURSOR_EXPIRED', delivered: 0 });
+      expect(await refused('not-a-cursor')).toEqual({ code: 'SUBSCRIPTION_CURSOR_EXPIRED', delivered: 0 });
+      // A recent cursor still resumes.
+      const after: number[] = [];
+      replica.subscribe(EventTopic.session, (e) => after.push(e.entityversion!), { after: cursors[37]! });
+      await eventually('the two events after it', () => after.length === 2, { timeoutMs: 5000 });
+      expect(after).toEqual([39, 40]);
+    });
+
+    it('subscribeIterator resumes after a cursor and rejects with the code when it expired', async () => {
+      backend = makeBackend();
+      const [a] = backend.clients();
+      const bus = await start(a, { retentionSeconds: 2 });
+      const cursors: string[] = [];
+      bus.subscribe(EventTopic.session, (_, cursor) => cursors.push(cursor));
+      for (let n = 1; n <= 3; n++) await bus.publish(EventTopic.session, sessionEvent('s1', n));
+      await eventually('three events', () => cursors.length === 3, { timeoutMs: 5000 });
+      const resumed = subscribeIterator(bus, EventTopic.session, (e) => (e.data as { n: number }).n, { after: cursors[0]! });
+      expect((await resumed.next()).value).toBe(2);
+      expect((await resumed.next()).value).toBe(3);
+      await resumed.return?.();
+      // Half the retention later, the cursor is no longer honoured (later events may have expired).
+      await new Promise((r) => setTimeout(r, 1100));
+      const expired = subscribeIterator(bus, EventTopic.session, (e) => (e.data as { n: number }).n, { after: cursors[0]! });
+      await expect(expired.next()).rejects.toHaveProperty('code', 'SUBSCRIPTION_CURSOR_EXPIRED');
+    });
+
     it('events expire after the retention time', async () => {
       backend = makeBackend();
       const [a] = backend.clients();

@@ -2,7 +2,16 @@ import { randomBytes } from 'node:crypto';
 import type { CloudEvent, EventTopic } from '../../events/cloudevent.ts';
 import type { Logger } from '../../logging.ts';
 import { CoordinationKeys, type CoordinationStore, type KeyValue, type Lease, type Watch } from '../../ports/coordination.ts';
-import type { EventBus } from '../../ports/event-bus.ts';
+import { ErrorCode, LcmError } from '../../errors.ts';
+import { cursorExpired, type EventBus, type EventListener, type SubscribeOptions } from '../../ports/event-bus.ts';
+
+/** A listener and where it stands: events at or below `floor` are not delivered to it again. */
+interface Subscriber {
+  listener: EventListener;
+  floor: number;
+  /** Live events that arrived while the stored ones were being replayed (resuming). */
+  pending?: { kv: KeyValue; event: CloudEvent }[];
+}
 
 export interface EtcdEventBusOptions {
   /**
@@ -26,9 +35,16 @@ export interface EtcdEventBusOptions {
  * publication order per entity (a subgraph publishes an entity's events one after the other). Old
  * events are removed by lease expiry (time) and by trimming (count). After a compaction the bus is
  * reset: events it had not delivered yet and that are still stored are delivered, in revision order.
+ *
+ * An event's cursor is its store revision (decimal). `subscribe(..., { after })` lists the topic,
+ * replays the stored events after the cursor in revision order, then the live events the watch
+ * delivered meanwhile (deduplicated by revision), then live ones. The cursor is honoured while its own
+ * event is stored and younger than half the retention: leases rotate every half retention, so every
+ * later event is then still stored too (each lives at least half the retention); trimming removes the
+ * oldest first. Past that the subscriber gets `SUBSCRIPTION_CURSOR_EXPIRED`.
  */
 export class EtcdEventBus implements EventBus {
-  private readonly listeners = new Map<string, Set<(event: CloudEvent) => void>>();
+  private readonly listeners = new Map<string, Set<Subscriber>>();
   private watch: Watch | undefined;
   private lastDelivered = 0;
   private lease: { lease: Lease; grantedAt: number } | undefined;
@@ -74,14 +90,64 @@ export class EtcdEventBus implements EventBus {
     this.afterPublish(topic);
   }
 
-  subscribe(topic: EventTopic, listener: (event: CloudEvent) => void): () => void {
+  subscribe(topic: EventTopic, listener: EventListener, options: SubscribeOptions = {}): () => void {
     let set = this.listeners.get(topic);
     if (!set) {
       set = new Set();
       this.listeners.set(topic, set);
     }
-    set.add(listener);
-    return () => set.delete(listener);
+    const subscriber: Subscriber = { listener, floor: 0 };
+    set.add(subscriber);
+    const stop = () => void set.delete(subscriber);
+    if (options.after !== undefined) {
+      subscriber.pending = [];
+      void this.resume(topic, subscriber, options.after).catch((error: unknown) => {
+        if (!set.delete(subscriber)) return;
+        options.onError?.(
+          error instanceof LcmError ? error : new LcmError(ErrorCode.INTERNAL_SERVER_ERROR, 'the event bus could not replay stored events'),
+        );
+        if (!(error instanceof LcmError)) this.logger?.warn({ topic, err: error }, 'resuming a subscription failed');
+      });
+    }
+    return stop;
+  }
+
+  /** Replays the stored events of `topic` after the cursor, then lets the live ones through. */
+  private async resume(topic: string, subscriber: Subscriber, after: string): Promise<void> {
+    const revision = /^[1-9]\d{0,15}$/.test(after) ? Number(after) : undefined;
+    if (revision === undefined) throw cursorExpired(after, 'it is not a cursor of this event bus');
+    const { items, revision: listed } = await this.store.list(CoordinationKeys.eventTopic(topic));
+    const own = items.find((kv) => kv.modRevision === revision && kv.version === 1);
+    if (!own) {
+      throw cursorExpired(
+        after,
+        revision > listed ? 'it is not a cursor of this event bus' : 'its event is older than the retention of the event bus',
+      );
+    }
+    const publishedAt = Number(own.key.slice(own.key.lastIndexOf('/') + 1).split('-', 1)[0]);
+    if (this.retentionSeconds > 0 && Date.now() - publishedAt >= (this.retentionSeconds * 1000) / 2) {
+      throw cursorExpired(after, `its event is older than half the retention of the event bus (${this.retentionSeconds / 2} s)`);
+    }
+    const stored = items.filter((kv) => kv.modRevision > revision && kv.version === 1).sort((a, b) => a.modRevision - b.modRevision);
+    subscriber.floor = revision;
+    for (const kv of stored) {
+      const event = parseEvent(kv, this.logger);
+      if (event) this.deliver(topic, subscriber, kv, event);
+    }
+    const pending = subscriber.pending ?? [];
+    subscriber.pending = undefined;
+    for (const { kv, event } of pending) this.deliver(topic, subscriber, kv, event);
+  }
+
+  private deliver(topic: string, subscriber: Subscriber, kv: KeyValue, event: CloudEvent): void {
+    if (kv.modRevision <= subscriber.floor) return;
+    subscriber.floor = kv.modRevision;
+    try {
+      subscriber.listener(event, String(kv.modRevision));
+    } catch (e) {
+      // A listener's failure is its own; the bus keeps delivering to the others.
+      this.logger?.warn({ topic, err: e }, 'event listener threw');
+    }
   }
 
   async close(): Promise<void> {
@@ -103,20 +169,11 @@ export class EtcdEventBus implements EventBus {
     const topic = kv.key.slice(CoordinationKeys.events.length).split('/', 1)[0]!;
     const set = this.listeners.get(topic);
     if (!set || set.size === 0) return;
-    let event: CloudEvent;
-    try {
-      event = JSON.parse(kv.value) as CloudEvent;
-    } catch (e) {
-      this.logger?.warn({ key: kv.key, err: e }, 'ignoring an event that is not JSON');
-      return;
-    }
-    for (const listener of [...set]) {
-      try {
-        listener(event);
-      } catch (e) {
-        // A listener's failure is its own; the bus keeps delivering to the others.
-        this.logger?.warn({ topic, err: e }, 'event listener threw');
-      }
+    const event = parseEvent(kv, this.logger);
+    if (!event) return;
+    for (const subscriber of [...set]) {
+      if (subscriber.pending) subscriber.pending.push({ kv, event });
+      else this.deliver(topic, subscriber, kv, event);
     }
   }
 
@@ -182,5 +239,14 @@ export class EtcdEventBus implements EventBus {
         oldest.slice(i, i + 100).map((kv) => ({ type: 'delete' as const, key: kv.key })),
       );
     }
+  }
+}
+
+function parseEvent(kv: KeyValue, logger: Logger | undefined): CloudEvent | undefined {
+  try {
+    return JSON.parse(kv.value) as CloudEvent;
+  } catch (e) {
+    logger?.warn({ key: kv.key, err: e }, 'ignoring an event that is not JSON');
+    return undefined;
   }
 }
