@@ -21,7 +21,7 @@ export default defineConfig({
     },
   ],
   test: {
-    include: ['{cli,core,subgraphs,gateway,controllers,simulators,test,schema}/**/*.test.ts'],
+    include: ['{cli,core,subgraphs,gateway,controllers,simulators,test,schema,bench}/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
