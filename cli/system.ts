@@ -166,6 +166,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       adminToken: options.adminToken,
       logger: logger.child({ component: 'gateway' }),
       introspection: options.introspection ?? (options.config ?? env()).LCM_GATEWAY_INTROSPECTION,
+      ...corsOf(options.config ?? env()),
       subgraphUrls: Object.fromEntries(Object.entries(subgraphs).map(([n, s]) => [n, s.graphqlUrl])),
     });
     cleanups.push(() => gateway.close());
@@ -228,4 +229,9 @@ export function resolveAdminToken(configured: string | undefined, dir: string): 
   const file = join(dir, 'admin-token');
   const { secret, created } = readOrCreateLocalSecret(file, () => `lcm-admin-${randomBytes(24).toString('base64url')}`);
   return { token: secret, generated: created, file };
+}
+
+/** The gateway's CORS policy from LCM_CORS_ORIGINS (unset: none). */
+function corsOf(config: Env): { cors?: { origins: string[] } } {
+  return config.LCM_CORS_ORIGINS ? { cors: { origins: config.LCM_CORS_ORIGINS } } : {};
 }

@@ -10,6 +10,20 @@ const port = z.coerce.number().int().min(0).max(65535);
 const ms = z.coerce.number().int().min(0);
 const seconds = z.coerce.number().min(0);
 const url = z.string().url();
+/** A web origin, `http(s)://host[:port]` with no path (`*` is not one), as browsers send it in `Origin`. */
+const origin = z.string().transform((value, ctx) => {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(value);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.pathname !== '/' || parsed.search || parsed.hash || parsed.username || parsed.password) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not an origin: http(s)://host[:port], no path` });
+    return z.NEVER;
+  }
+  return parsed.origin;
+});
 /** `true`/`false` (also 1/0, yes/no, on/off). */
 const flag = z
   .string()
@@ -39,6 +53,12 @@ export const EnvSchema = z.object({
   LCM_OIDC_ISSUER: url.optional().describe('accept OIDC JWTs from this issuer (with `LCM_OIDC_AUDIENCE`)'),
   LCM_OIDC_AUDIENCE: z.string().min(1).optional().describe('audience OIDC JWTs must carry'),
   LCM_OIDC_JWKS_URL: url.optional().describe("the issuer's JWKS (default: from its discovery document)"),
+  LCM_CORS_ORIGINS: z
+    .string()
+    .transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean))
+    .pipe(z.array(origin).min(1))
+    .optional()
+    .describe('browser pages on these origins (comma-separated, e.g. `https://app.example.com`) may call `/graphql` (CORS); unset: no CORS headers'),
 
   // --- Subgraphs -------------------------------------------------------------------------------------
   LCM_WORKER_TEMPLATES_FILE: z.string().min(1).optional().describe('worker templates seeded at start (default `subgraphs/workers/worker-templates.yaml`)'),

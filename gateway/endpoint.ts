@@ -2,6 +2,7 @@ import { ErrorCode, ProtocolErrorCode } from '../core/errors.ts';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { Logger } from '../core/logging.ts';
 import { formatErrors, type HttpHint } from './executor/errors.ts';
+import type { CorsOptions } from './http/cors.ts';
 import { GatewayExecutor } from './executor/executor.ts';
 import type { SubgraphClients } from './executor/subgraph-client.ts';
 import { loadSupergraph } from './supergraph.ts';
@@ -27,6 +28,8 @@ export class Endpoint {
   private readonly fetchObservers: readonly GatewayPlugin[];
   private readonly formatErrorFn: EndpointOptions['formatError'];
   private readonly logger: Logger;
+  /** Cross-origin policy of this path's HTTP answers (none: no CORS headers). */
+  readonly cors: CorsOptions | undefined;
 
   constructor(
     options: EndpointOptions,
@@ -48,6 +51,8 @@ export class Endpoint {
       clients: shared.clients,
       validationRules: options.validationRules,
       parseOptions: options.parseOptions,
+      ...(options.parse ? { parse: options.parse } : {}),
+      ...(options.operationCacheBytes !== undefined ? { operationCacheBytes: options.operationCacheBytes } : {}),
       introspection: options.introspection,
       operationCacheSize: shared.operationCacheSize,
     });
@@ -55,6 +60,7 @@ export class Endpoint {
     this.plugins = [...shared.plugins, ...(options.plugins ?? [])];
     this.fetchObservers = this.plugins.filter((p) => p.subgraphFetch);
     this.formatErrorFn = options.formatError;
+    this.cors = options.cors;
   }
 
   /** Runs the context hook; a rejection becomes a GraphQLError with an HTTP status. */

@@ -10,7 +10,8 @@ import { apiKeyAdminRoute } from './auth/admin-routes.ts';
 import { ApiKeyStore } from './auth/api-keys.ts';
 import { Authenticator, type OidcOptions } from './auth/authenticator.ts';
 import { dashboardRoutes } from './http/dashboard.ts';
-import { DEFAULT_LIMITS, limitRules, type Limits } from './limits/limits.ts';
+import type { CorsOptions } from './http/cors.ts';
+import { DEFAULT_LIMITS, limitRules, parseWithLimits, type Limits } from './limits/limits.ts';
 import { createGateway, type ContextInput, type GatewayContext, type GatewayOptions, type RunningGateway } from './server.ts';
 import { loadSupergraph } from './supergraph.ts';
 
@@ -40,6 +41,11 @@ export interface LcmGatewayOptions {
   routes?: GatewayOptions['routes'];
   /** Serve the dashboard at `/` and GraphiQL to browsers at the GraphQL paths (default true). */
   dashboard?: boolean;
+  /**
+   * Browser pages on these origins may call `/graphql` (LCM_CORS_ORIGINS); default none. Not
+   * `/internal/graphql`: the controllers' endpoint has no browser callers.
+   */
+  cors?: CorsOptions;
 }
 
 export interface LcmGateway extends RunningGateway {
@@ -122,7 +128,9 @@ export async function startLcmGateway(options: LcmGatewayOptions): Promise<LcmGa
   });
   const common = {
     validationRules: limitRules(limits),
-    parseOptions: { maxTokens: limits.maxTokens },
+    // One parse for every transport: the document's size before lexing, then its tokens.
+    parse: (query: string) => parseWithLimits(query, limits),
+    operationCacheBytes: limits.operationCacheBytes,
     introspection: options.introspection ?? true,
     formatError: formatLimitErrors,
   };
@@ -137,7 +145,7 @@ export async function startLcmGateway(options: LcmGatewayOptions): Promise<LcmGa
     routes: [apiKeyAdminRoute(authenticator, apiKeys), ...(dashboard?.routes ?? []), ...(options.routes ?? [])],
     ...(dashboard ? { browserPage: dashboard.graphiql } : {}),
     endpoints: [
-      { path: '/graphql', supergraph: publicSupergraph, context: contextFor(undefined), ...common },
+      { path: '/graphql', supergraph: publicSupergraph, context: contextFor(undefined), ...common, ...(options.cors ? { cors: options.cors } : {}) },
       { path: '/internal/graphql', supergraph: internalSupergraph, context: contextFor(Scope.INTERNAL), ...common },
     ],
   });

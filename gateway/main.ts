@@ -43,6 +43,7 @@ export async function run(options: RoleOptions): Promise<Stoppable> {
     ...(issuer && audience ? { oidc: { issuer, audience, ...(config.LCM_OIDC_JWKS_URL ? { jwksUrl: config.LCM_OIDC_JWKS_URL } : {}) } } : {}),
     ...(subgraphUrls ? { subgraphUrls } : {}),
     introspection: config.LCM_GATEWAY_INTROSPECTION,
+    ...(config.LCM_CORS_ORIGINS ? { cors: { origins: config.LCM_CORS_ORIGINS } } : {}),
     logger,
   });
   return {

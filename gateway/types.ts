@@ -1,9 +1,10 @@
 import type http from 'node:http';
-import type { GraphQLFormattedError, ParseOptions, ValidationRule } from 'graphql';
+import type { DocumentNode, GraphQLFormattedError, ParseOptions, ValidationRule } from 'graphql';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../core/logging.ts';
 import type { OperationKind } from './executor/executor.ts';
 import type { SubgraphClientOptions } from './executor/subgraph-client.ts';
+import type { CorsOptions } from './http/cors.ts';
 import type { LoadedSupergraph } from './supergraph.ts';
 
 /**
@@ -112,6 +113,15 @@ export interface EndpointOptions {
   validationRules?: readonly ValidationRule[];
   /** Parser options (e.g. `maxTokens`). */
   parseOptions?: ParseOptions;
+  /**
+   * Parses client documents under the query limits, on every transport (e.g. gateway/limits
+   * `parseWithLimits`); default graphql-js `parse` with `parseOptions`.
+   */
+  parse?: (query: string) => DocumentNode;
+  /** Estimated bytes of prepared operations this path caches (default 32 MiB). */
+  operationCacheBytes?: number;
+  /** Cross-origin (CORS) policy of this path's HTTP answers; default none (no CORS headers). */
+  cors?: CorsOptions;
   /** Allow schema introspection (default true). */
   introspection?: boolean;
   /** Observers for this endpoint, in addition to the gateway-wide plugins. */

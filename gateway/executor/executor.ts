@@ -12,7 +12,8 @@ import {
   type ValidationRule,
 } from 'graphql';
 import { operationFromDocument } from '@apollo/federation-internals';
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { createOperationCache } from '../limits/operation-cache.ts';
 import type { LoadedSupergraph } from '../supergraph.ts';
 import { downstreamServiceError, gatewayError, GatewayErrorCode, toGraphQLError } from './errors.ts';
 import { compilePlan, executeNode, UnsupportedPlanError, type CompiledPlan, type FetchObserver } from './plan.ts';
@@ -32,12 +33,21 @@ export interface ExecutorOptions {
   clients: SubgraphClients;
   /** Extra graphql-js validation rules (query limits: depth, aliases, cost…), run once per distinct query. */
   validationRules?: readonly ValidationRule[];
-  /** graphql-js parse options (e.g. `maxTokens`). */
+  /** graphql-js parse options (e.g. `maxTokens`); unused when `parse` is given. */
   parseOptions?: ParseOptions;
+  /**
+   * Parses a client document under the query limits (the LCM gateway's: `parseWithLimits` in
+   * gateway/limits, the size before lexing, then the tokens); default graphql-js `parse` with
+   * `parseOptions`. A GraphQLError it throws keeps its `extensions.code` (QUERY_LIMIT_EXCEEDED);
+   * other parse errors are GRAPHQL_PARSE_FAILED.
+   */
+  parse?: (query: string) => DocumentNode;
   /** Allow `__schema` / `__type` (default true). */
   introspection?: boolean;
   /** Prepared operations kept (LRU), default 1000. */
   operationCacheSize?: number;
+  /** Estimated bytes of prepared operations kept (gateway/limits/operation-cache.ts), default 32 MiB. */
+  operationCacheBytes?: number;
 }
 
 export type OperationKind = 'query' | 'mutation' | 'subscription';
@@ -85,7 +95,10 @@ export class GatewayExecutor {
 
   constructor(private readonly options: ExecutorOptions) {
     this.supergraph = options.supergraph;
-    this.cache = new LRUCache({ max: options.operationCacheSize ?? 1000 });
+    this.cache = createOperationCache<Preparation>({
+      ...(options.operationCacheSize !== undefined ? { maxEntries: options.operationCacheSize } : {}),
+      ...(options.operationCacheBytes !== undefined ? { maxBytes: options.operationCacheBytes } : {}),
+    });
     this.rules = [
       ...specifiedRules,
       ...(options.introspection === false ? [NoSchemaIntrospectionCustomRule] : []),
@@ -93,6 +106,11 @@ export class GatewayExecutor {
     ];
     this.shapingSchema = new ShapingSchema(this.supergraph.apiSchema, this.supergraph.apiGraphQLSchema);
     this.conditions = new TypeConditions(this.supergraph.supergraphGraphQLSchema);
+  }
+
+  /** Estimated bytes held by the prepared-operation cache (bounded by `operationCacheBytes`). */
+  get operationCacheBytes(): number {
+    return this.cache.calculatedSize;
   }
 
   /** Parses, validates, plans and compiles an operation, or returns it from the cache. */
@@ -118,7 +136,7 @@ export class GatewayExecutor {
   private prepareUncached(key: string, query: string, operationName: string | undefined): Preparation {
     let document: DocumentNode;
     try {
-      document = parse(query, this.options.parseOptions);
+      document = this.options.parse ? this.options.parse(query) : parse(query, this.options.parseOptions);
     } catch (e) {
       const error = toGraphQLError(e);
       return failure(
@@ -126,7 +144,7 @@ export class GatewayExecutor {
         new GraphQLError(error.message, {
           source: error.source,
           positions: error.positions,
-          extensions: { ...error.extensions, code: GatewayErrorCode.GRAPHQL_PARSE_FAILED },
+          extensions: { ...error.extensions, code: error.extensions.code ?? GatewayErrorCode.GRAPHQL_PARSE_FAILED },
           originalError: error,
         }),
       );

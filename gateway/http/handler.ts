@@ -5,6 +5,7 @@ import { gatewayError, GatewayErrorCode, toGraphQLError } from '../executor/erro
 import type { OperationKind, PreparedOperation, RawResult } from '../executor/executor.ts';
 import { sharingKeyOf, statusForContextError, type Endpoint } from '../endpoint.ts';
 import type { GatewayContext } from '../types.ts';
+import { answerPreflight, corsHeaders } from './cors.ts';
 import { PersistedQueries } from './persisted-queries.ts';
 import {
   checkCsrf,
@@ -38,6 +39,8 @@ export interface HttpHandlerOptions {
   persistedQueries?: boolean;
   /** Most operations in one batched (JSON array) POST; 1 (default) refuses batches. */
   maxBatchSize?: number;
+  /** Bytes of query text kept for automatic persisted queries (default 16 MiB). */
+  persistedQueryBytes?: number;
 }
 
 /**
@@ -47,7 +50,7 @@ export interface HttpHandlerOptions {
  */
 export function createHttpHandler(endpoint: Endpoint, options: HttpHandlerOptions) {
   const inflight = new Map<string, Promise<HttpAnswer>>();
-  const persisted = options.persistedQueries === false ? undefined : new PersistedQueries();
+  const persisted = options.persistedQueries === false ? undefined : new PersistedQueries(options.persistedQueryBytes);
 
   async function answer(
     req: http.IncomingMessage,
@@ -101,18 +104,22 @@ export function createHttpHandler(endpoint: Endpoint, options: HttpHandlerOption
     context: GatewayContext,
     share: boolean,
   ): Promise<HttpAnswer> {
+    let remember: (() => void) | undefined;
     if (request.extensions?.persistedQuery) {
       if (!persisted) {
         return errorAnswer(400, [gatewayError(GatewayErrorCode.PERSISTED_QUERY_NOT_SUPPORTED, 'PersistedQueryNotSupported')], null, undefined);
       }
       try {
-        request.query = persisted.resolve(request.query, request.extensions.persistedQuery);
+        ({ query: request.query, remember } = persisted.resolve(request.query, request.extensions.persistedQuery));
       } catch (error) {
         return errorAnswer(400, [error], request.operationName ?? null, undefined);
       }
     }
+    // The executor parses under the query limits (size, tokens) and validates under the rest: the
+    // same function for GET, POST, each operation of a batch, and graphql-ws `subscribe` messages.
     const preparation = endpoint.executor.prepare(request.query, request.operationName);
     if (!preparation.ok) return errorAnswer(preparation.status, preparation.errors, request.operationName ?? null, undefined);
+    remember?.();
     const operation = preparation.operation;
     if (req.method === 'GET' && operation.kind !== 'query') {
       return errorAnswer(
@@ -196,6 +203,7 @@ export function createHttpHandler(endpoint: Endpoint, options: HttpHandlerOption
   }
 
   return async function handle(req: http.IncomingMessage, res: http.ServerResponse, search: string): Promise<void> {
+    if (answerPreflight(endpoint.cors, req, res)) return;
     const started = performance.now();
     const headerId = req.headers['x-request-id'];
     const requestId = typeof headerId === 'string' && headerId.length > 0 && headerId.length <= 200 ? headerId : options.nextRequestId();
@@ -225,6 +233,7 @@ export function createHttpHandler(endpoint: Endpoint, options: HttpHandlerOption
         'x-request-id': requestId,
       };
       if (result.headers) Object.assign(headers, result.headers);
+      Object.assign(headers, corsHeaders(endpoint.cors, req));
       res.writeHead(result.status, headers);
       res.end(result.body);
     }

@@ -119,27 +119,39 @@ export function prefersHtml(accept: string | undefined): boolean {
   return html > json;
 }
 
-/** Reads the request body up to `limit` bytes. */
+/**
+ * Reads the request body up to `limit` bytes. Over the limit (declared by `content-length`, or
+ * counted while a chunked body arrives) it rejects with a 413 that closes the connection, and reads
+ * on without keeping anything: cutting the socket while the client still sends would reset the
+ * connection (RST) before the client reads the 413. Once the answer is written the server closes the
+ * connection (`connection: close`), which ends the reading.
+ */
 export function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
+    const tooLarge = () => new HttpRequestError(413, `request body larger than ${limit} bytes`, { connection: 'close' });
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
-      reject(new HttpRequestError(413, `request body larger than ${limit} bytes`));
+      reject(tooLarge());
       req.resume();
       return;
     }
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] = [];
     let size = 0;
+    let over = false;
     req.on('data', (chunk: Buffer) => {
+      if (over) return;
       size += chunk.length;
       if (size > limit) {
-        reject(new HttpRequestError(413, `request body larger than ${limit} bytes`));
-        req.destroy();
+        over = true;
+        chunks = [];
+        reject(tooLarge());
         return;
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => {
+      if (!over) resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'));
+    });
     req.on('error', reject);
   });
 }

@@ -8,12 +8,26 @@ import { z } from 'zod';
 import { ErrorCode, ProtocolErrorCode } from '../../core/errors.ts';
 
 /**
- * Query limits (graphql-armor's rules): depth, aliases, directives, cost, tokens; plus the HTTP
- * limits the gateway's handler applies (body size, batch size). A rejected query gets
- * `extensions.code = QUERY_LIMIT_EXCEEDED` with the limit named, and is never executed.
+ * Query limits (graphql-armor's rules): document size, tokens, depth, aliases, directives, cost; plus
+ * the HTTP limits the gateway's handler applies (body size, batch size) and the byte bound of the
+ * caches keyed by client documents. A rejected query gets `extensions.code = QUERY_LIMIT_EXCEEDED`
+ * with the limit named, and is never executed.
+ *
+ * Every transport (HTTP GET, POST, batched POST, a graphql-ws `subscribe` message) parses through
+ * `parseWithLimits` (the executor's `parse` hook), so a document is held to the same limits however
+ * it arrives.
  */
 export const LimitsSchema = z.object({
+  /**
+   * Longest accepted document, in UTF-8 bytes, checked before lexing. The token limit alone does not
+   * bound a document: graphql-js counts neither comments nor whitespace as tokens, and a string
+   * literal of any length is one token, so a 50 MB document of comments passed it. This limit bounds
+   * what the lexer reads and what a cache keyed by the text holds; comments therefore count here (by
+   * their bytes), not as tokens.
+   */
+  maxQueryBytes: z.number().int().positive().default(64 * 1024),
   maxDepth: z.number().int().positive().default(12),
+  /** Aliases per operation, `__typename` aliases included (`a: __typename` costs a response key too). */
   maxAliases: z.number().int().nonnegative().default(30),
   maxDirectives: z.number().int().nonnegative().default(50),
   maxCost: z.number().int().positive().default(20_000),
@@ -22,6 +36,11 @@ export const LimitsSchema = z.object({
   maxBodyBytes: z.number().int().positive().default(256 * 1024),
   /** Most operations in one batched (array) HTTP request. */
   maxBatchSize: z.number().int().positive().default(10),
+  /**
+   * Estimated bytes each endpoint's prepared-operation cache (documents, plans) may hold; see
+   * `operation-cache.ts` for the estimate.
+   */
+  operationCacheBytes: z.number().int().positive().default(32 * 1024 * 1024),
 });
 export type Limits = z.infer<typeof LimitsSchema>;
 export const DEFAULT_LIMITS: Limits = LimitsSchema.parse({});
@@ -45,18 +64,37 @@ function rejectAs(limit: string) {
 export function limitRules(limits: Limits = DEFAULT_LIMITS): ValidationRule[] {
   return [
     maxDepthRule({ n: limits.maxDepth, ignoreIntrospection: true, flattenFragments: true, exposeLimits: true, ...rejectAs('depth') }) as unknown as ValidationRule,
-    maxAliasesRule({ n: limits.maxAliases, exposeLimits: true, ...rejectAs('aliases') }) as unknown as ValidationRule,
+    // graphql-armor leaves `__typename` aliases out by default (allowList ['__typename']): count them.
+    maxAliasesRule({ n: limits.maxAliases, allowList: [], exposeLimits: true, ...rejectAs('aliases') }) as unknown as ValidationRule,
     maxDirectivesRule({ n: limits.maxDirectives, exposeLimits: true, ...rejectAs('directives') }) as unknown as ValidationRule,
     costLimitRule({ maxCost: limits.maxCost, ignoreIntrospection: true, exposeLimits: true, ...rejectAs('cost') }) as unknown as ValidationRule,
   ];
 }
 
 /**
- * Parse with a token limit (graphql-armor's counting parser): a document over the limit is rejected
- * while lexing, before any further work. Throws a GraphQLError: QUERY_LIMIT_EXCEEDED over the limit,
- * GRAPHQL_PARSE_FAILED for syntax errors.
+ * The document size limit, before any lexing: a QUERY_LIMIT_EXCEEDED error (`limit: 'queryBytes'`)
+ * when `query` is longer than `maxQueryBytes` UTF-8 bytes, else undefined. Cheap on huge input: the
+ * UTF-16 length bounds the UTF-8 size from below and 3× the length bounds it from above, so only a
+ * document near the limit is measured.
+ */
+export function checkQuerySize(query: string, limits: Pick<Limits, 'maxQueryBytes'> = DEFAULT_LIMITS): GraphQLError | undefined {
+  const max = limits.maxQueryBytes;
+  if (query.length * 3 <= max) return undefined;
+  if (query.length > max || Buffer.byteLength(query, 'utf8') > max) {
+    return limitError('queryBytes', `Document size limit of ${max} bytes exceeded.`);
+  }
+  return undefined;
+}
+
+/**
+ * Parse under the document limits: the size first (`checkQuerySize`, before lexing), then the token
+ * count (graphql-armor's counting parser rejects while lexing, before any further work). Throws a
+ * GraphQLError: QUERY_LIMIT_EXCEEDED over a limit (`extensions.limit` names it), GRAPHQL_PARSE_FAILED
+ * for syntax errors. The one parse of client documents on every transport.
  */
 export function parseWithLimits(query: string, limits: Limits = DEFAULT_LIMITS): DocumentNode {
+  const tooLarge = checkQuerySize(query, limits);
+  if (tooLarge) throw tooLarge;
   try {
     return new MaxTokensParserWLexer(query, {
       n: limits.maxTokens,
