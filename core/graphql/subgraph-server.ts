@@ -12,6 +12,7 @@ import { ErrorCode, LcmError, ProtocolErrorCode } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import { createMetricsRegistry, handleOpsRequest, listen, type RunningServer } from '../ops/ops-server.ts';
 import { createFormatError } from './errors.ts';
+import { subscribeWithCursors } from './subscribe-with-cursors.ts';
 
 /**
  * The HTTP + WebSocket server every subgraph runs on: GraphQL over HTTP (Apollo Server 5, its
@@ -90,6 +91,8 @@ export async function startSubgraphServer<Ctx extends BaseContext>(options: Subg
   const wsCleanup = useServer(
     {
       schema,
+      // Each event's bus cursor in `extensions.cursor`, for resuming (ADR 0003).
+      subscribe: subscribeWithCursors,
       onConnect: async (ctx) => {
         const token = ctx.connectionParams?.[IDENTITY_HEADER];
         try {

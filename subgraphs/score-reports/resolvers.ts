@@ -15,7 +15,7 @@ export const resolvers: Resolvers = {
   },
   Subscription: {
     scoreReportPublished: {
-      subscribe: (_, __, ctx) => ctx.service.published(ctx.identity),
+      subscribe: (_, { after }, ctx) => ctx.service.published(ctx.identity, after),
       resolve: (report: ScoreReport) => report,
     },
   },

@@ -27,7 +27,7 @@ export const resolvers: Resolvers = {
   },
   Subscription: {
     sessionUpdated: {
-      subscribe: (_, { ids, statuses }, ctx) => ctx.service.updates(ctx.identity, { ids, statuses }),
+      subscribe: (_, { ids, statuses, after }, ctx) => ctx.service.updates(ctx.identity, { ids, statuses }, after),
       resolve: (session: Session) => session,
     },
   },

@@ -27,7 +27,7 @@ export const resolvers: Resolvers = {
   },
   Subscription: {
     workerUpdated: {
-      subscribe: (_, { ids }, ctx) => ctx.service.updates(ctx.identity, ids),
+      subscribe: (_, { ids, after }, ctx) => ctx.service.updates(ctx.identity, ids, after),
       resolve: (worker: Worker) => worker,
     },
   },

@@ -183,6 +183,11 @@ export type Subscription = {
 };
 
 
+export type SubscriptionScoreReportPublishedArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+};
+
+
 
 export type ResolverTypeWrapper<T> = Promise<T> | T;
 
@@ -380,7 +385,7 @@ export type ScoreSectionResolvers<ContextType = Context, ParentType extends Reso
 };
 
 export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
-  scoreReportPublished?: SubscriptionResolver<ResolversTypes['ScoreReport'], "scoreReportPublished", ParentType, ContextType>;
+  scoreReportPublished?: SubscriptionResolver<ResolversTypes['ScoreReport'], "scoreReportPublished", ParentType, ContextType, Partial<SubscriptionScoreReportPublishedArgs>>;
 };
 
 export type Resolvers<ContextType = Context> = {

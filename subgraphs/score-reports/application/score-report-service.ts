@@ -95,11 +95,14 @@ export class ScoreReportService {
     return this.repo.page(filter, page);
   }
 
-  /** Every report published from now on (from every replica, through the bus). */
-  published(identity: Identity | undefined): AsyncIterableIterator<ScoreReport> {
+  /** Every report published from now on, or after `after` (an event cursor; see `EventBus`), from every replica. */
+  published(identity: Identity | undefined, after?: string | null): AsyncIterableIterator<ScoreReport> {
     requireScope(identity, Scope.READ);
-    return subscribeIterator(this.bus, EventTopic.scoreReport, (event) =>
-      event.type === ScoreReportEventType.published ? reviveScoreReport(event.data) : undefined,
+    return subscribeIterator(
+      this.bus,
+      EventTopic.scoreReport,
+      (event) => (event.type === ScoreReportEventType.published ? reviveScoreReport(event.data) : undefined),
+      { after },
     );
   }
 }

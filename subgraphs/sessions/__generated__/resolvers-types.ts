@@ -365,6 +365,7 @@ export type Subscription = {
 
 
 export type SubscriptionSessionUpdatedArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
   ids?: InputMaybe<Array<Scalars['ID']['input']>>;
   statuses?: InputMaybe<Array<LabletSessionStatus>>;
 };

@@ -145,8 +145,11 @@ export class SessionService {
     return this.repo.findOnWorkers(workerIds, statuses);
   }
 
-  /** Every change of a session from now on (from every replica, through the bus), filtered. */
-  updates(identity: Identity | undefined, filter: SessionUpdatesFilter): AsyncIterableIterator<Session> {
+  /**
+   * Every change of a session from now on, or after `after` (an event cursor; see `EventBus`), from
+   * every replica, through the bus, filtered.
+   */
+  updates(identity: Identity | undefined, filter: SessionUpdatesFilter, after?: string | null): AsyncIterableIterator<Session> {
     requireScope(identity, Scope.READ);
     const ids = filter.ids?.length ? new Set(filter.ids) : undefined;
     const statuses = filter.statuses?.length ? new Set(filter.statuses) : undefined;
@@ -155,7 +158,7 @@ export class SessionService {
       if (ids && !ids.has(session.id)) return undefined;
       if (statuses && !statuses.has(session.status)) return undefined;
       return session;
-    });
+    }, { after });
   }
 
   private context(identity: Identity): ChangeContext {

@@ -402,6 +402,7 @@ export type Subscription = {
 
 
 export type SubscriptionWorkerUpdatedArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
   ids?: InputMaybe<Array<Scalars['ID']['input']>>;
 };
 

@@ -111,8 +111,11 @@ export class WorkerService {
     return this.workers.getMany(ids);
   }
 
-  /** Every change of a worker (optionally only of `ids`), as the worker after the change. */
-  updates(identity: Identity | undefined, ids: readonly string[] | null | undefined): AsyncIterableIterator<Worker> {
+  /**
+   * Every change of a worker (optionally only of `ids`), as the worker after the change; from now on,
+   * or after `after` (an event cursor; see `EventBus`).
+   */
+  updates(identity: Identity | undefined, ids: readonly string[] | null | undefined, after?: string | null): AsyncIterableIterator<Worker> {
     requireScope(identity, Scope.READ);
     const only = ids && ids.length > 0 ? new Set(ids) : undefined;
     return subscribeIterator(this.bus, EventTopic.worker, (event) => {
@@ -122,7 +125,7 @@ export class WorkerService {
       } catch {
         return undefined;
       }
-    });
+    }, { after });
   }
 
   /**
