@@ -1,0 +1,246 @@
+/**
+ * The multi-process deployment the chaos suite attacks, as docker-compose runs it but on one machine:
+ * real etcd, FerretDB (the MongoDB-compatible server), the EC2 (with CML), LDS and grading simulators,
+ * the four subgraphs, the gateway, and TWO of each controller — every role its own `lcm` process, each
+ * on a fixed loopback port so it can be killed with SIGKILL and started again where the others expect it.
+ *
+ * One process per subgraph, on purpose: FerretDB v1 does not apply a filtered replace atomically across
+ * processes, so the single-writer rule (one subgraph process per collection, whose adapter queues the
+ * replaces of a document) is what keeps "exactly one conditional write wins" (docs/adr/0015-atomic-test-store.md).
+ *
+ * Simulators stand for external systems (AWS, CML, LDS, the grading engine) and are not killed: their
+ * state is the outside world's. Every process's output goes to `<runDir>/<name>.log` (appended across
+ * restarts) for evidence.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, startEtcd, startFerretDb, type TestService } from '../support/services.ts';
+
+const LCM = fileURLToPath(new URL('../../bin/lcm.js', import.meta.url));
+const SUBGRAPHS = ['definitions', 'workers', 'sessions', 'score-reports'] as const;
+const CONTROLLERS = ['resource-scheduler', 'lablet-controller', 'worker-controller'] as const;
+
+export type Role = 'gateway' | (typeof SUBGRAPHS)[number] | (typeof CONTROLLERS)[number] | 'sim-ec2' | 'sim-lds' | 'sim-grading';
+
+export interface RoleProcess {
+  /** Unique: e.g. `lablet-controller-2`. */
+  name: string;
+  role: Role;
+  port: number;
+  /** Killable by the chaos loop (LCM roles; not the simulators). */
+  killable: boolean;
+  /** Controllers: the controller name whose leadership `/metrics` reports. */
+  controller?: string;
+  up(): boolean;
+  start(): Promise<void>;
+  /** SIGKILL and wait for the exit. */
+  kill9(): Promise<void>;
+  /** SIGTERM (then SIGKILL) for the final shutdown. */
+  stop(): Promise<void>;
+}
+
+export interface Cluster {
+  runDir: string;
+  gatewayUrl: string;
+  adminToken: string;
+  ec2Url: string;
+  etcd: TestService;
+  mongo: TestService;
+  processes: RoleProcess[];
+  /** Leader of each controller now, by process name (read from each process's /metrics). */
+  leaders(): Promise<Record<string, string | undefined>>;
+  stop(): Promise<void>;
+}
+
+async function waitReady(url: string, timeoutMs: number, alive: () => boolean, name: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (!alive()) throw new Error(`${name} exited before it was ready`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${name} not ready at ${url} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function roleProcess(opts: {
+  name: string;
+  role: Role;
+  args: string[];
+  port: number;
+  env: Record<string, string>;
+  runDir: string;
+  killable: boolean;
+  readyPath: string;
+  controller?: string;
+}): RoleProcess {
+  let proc: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  const alive = () => proc !== undefined && proc.exitCode === null && proc.signalCode === null;
+  const log = join(opts.runDir, `${opts.name}.log`);
+  return {
+    name: opts.name,
+    role: opts.role,
+    port: opts.port,
+    killable: opts.killable,
+    ...(opts.controller ? { controller: opts.controller } : {}),
+    up: alive,
+    async start() {
+      const fd = openSync(log, 'a');
+      try {
+        proc = spawn(process.execPath, [LCM, ...opts.args], {
+          cwd: opts.runDir,
+          env: { ...process.env, LCM_LOG_LEVEL: 'warn', ...opts.env },
+          stdio: ['ignore', fd, fd],
+        });
+      } finally {
+        closeSync(fd);
+      }
+      const p = proc;
+      exited = new Promise((resolve) => p.once('exit', () => resolve()));
+      await waitReady(`http://127.0.0.1:${opts.port}${opts.readyPath}`, 90_000, alive, opts.name);
+    },
+    async kill9() {
+      if (!alive()) return;
+      proc?.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      if (!alive()) return;
+      proc?.kill('SIGTERM');
+      const timer = setTimeout(() => proc?.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+export interface ClusterOptions {
+  adminToken?: string;
+  /** Controller environment overrides (resync, scale-down…). */
+  controllerEnv?: Record<string, string>;
+}
+
+export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
+  const adminToken = options.adminToken ?? 'chaos-admin-token-0123456789abcdef';
+  const runDir = mkdtempSync(join(tmpdir(), 'lcm-chaos-'));
+  const [etcd, mongo] = await Promise.all([startEtcd(), startFerretDb()]);
+  const processes: RoleProcess[] = [];
+  const stopAll = async () => {
+    for (const p of [...processes].reverse()) await p.stop();
+    await Promise.all([etcd.stop(), mongo.stop()]);
+  };
+  try {
+    const port = async () => freePort();
+    const stores = {
+      LCM_ETCD_ENDPOINTS: etcd.url,
+      LCM_MONGODB_URI: mongo.url,
+      LCM_MONGODB_DB: 'lcm_chaos',
+      LCM_ADMIN_TOKEN: adminToken,
+      LCM_INTERNAL_SECRET: 'chaos-internal-secret-0123456789abcdef',
+    };
+    const cmlPort = await port();
+    const [ec2Port, ldsPort, gradingPort, gatewayPort] = [await port(), await port(), await port(), await port()];
+    const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+    const controllerPorts = new Map<string, number>();
+    for (const c of CONTROLLERS) for (const i of [1, 2]) controllerPorts.set(`${c}-${i}`, await port());
+    const sink = `http://127.0.0.1:${controllerPorts.get('lablet-controller-1')}/events`;
+
+    const sims: RoleProcess[] = [
+      roleProcess({
+        name: 'sim-ec2', role: 'sim-ec2', args: ['sim', 'ec2', '--port', String(ec2Port)], port: ec2Port, runDir, killable: false, readyPath: '/healthz',
+        env: { LCM_SIM_EC2_BOOT_MS: '300', LCM_SIM_CML_BOOT_MS: '200', LCM_SIM_CML_PORT: String(cmlPort) },
+      }),
+      roleProcess({ name: 'sim-lds', role: 'sim-lds', args: ['sim', 'lds', '--port', String(ldsPort), '--sink', sink], port: ldsPort, runDir, killable: false, readyPath: '/healthz', env: {} }),
+      roleProcess({ name: 'sim-grading', role: 'sim-grading', args: ['sim', 'grading', '--port', String(gradingPort), '--sink', sink], port: gradingPort, runDir, killable: false, readyPath: '/healthz', env: {} }),
+    ];
+    processes.push(...sims);
+    await Promise.all(sims.map((p) => p.start()));
+
+    const subgraphUrls: string[] = [];
+    const subgraphs: RoleProcess[] = [];
+    for (const s of SUBGRAPHS) {
+      const p = await port();
+      subgraphUrls.push(`${s}=http://127.0.0.1:${p}/graphql`);
+      subgraphs.push(roleProcess({ name: s, role: s, args: ['subgraph', s, '--port', String(p)], port: p, runDir, killable: true, readyPath: '/readyz', env: stores }));
+    }
+    processes.push(...subgraphs);
+    await Promise.all(subgraphs.map((p) => p.start()));
+
+    const gateway = roleProcess({
+      name: 'gateway', role: 'gateway', args: ['gateway', '--port', String(gatewayPort)], port: gatewayPort, runDir, killable: true, readyPath: '/readyz',
+      env: { ...stores, LCM_SUBGRAPH_URLS: subgraphUrls.join(',') },
+    });
+    processes.push(gateway);
+    await gateway.start();
+
+    const controllerEnv = {
+      ...stores,
+      LCM_URL: gatewayUrl,
+      LCM_TOKEN: adminToken,
+      LCM_MIN_WORKERS: '0',
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'lcm-chaos',
+      AWS_SECRET_ACCESS_KEY: 'lcm-chaos',
+      LCM_EC2_ENDPOINT: `http://127.0.0.1:${ec2Port}`,
+      LCM_LDS_URL: `http://127.0.0.1:${ldsPort}`,
+      LCM_GRADING_URL: `http://127.0.0.1:${gradingPort}`,
+      LCM_CML_SCHEME: 'http',
+      LCM_CML_PORT: String(cmlPort),
+      LCM_CONTROLLER_RESYNC_SECONDS: '5',
+      LCM_SCALE_UP_BATCH_MS: '200',
+      LCM_SCALE_DOWN_IDLE_SECONDS: '30',
+      LCM_SCALE_DOWN_COOLDOWN_SECONDS: '10',
+      ...options.controllerEnv,
+    };
+    const controllers: RoleProcess[] = [];
+    for (const c of CONTROLLERS) {
+      for (const i of [1, 2]) {
+        const name = `${c}-${i}`;
+        const p = controllerPorts.get(name) as number;
+        controllers.push(roleProcess({ name, role: c, controller: c, args: ['controller', c, '--port', String(p)], port: p, runDir, killable: true, readyPath: '/healthz', env: controllerEnv }));
+      }
+    }
+    processes.push(...controllers);
+    await Promise.all(controllers.map((p) => p.start()));
+
+    return {
+      runDir,
+      gatewayUrl,
+      adminToken,
+      ec2Url: `http://127.0.0.1:${ec2Port}`,
+      etcd,
+      mongo,
+      processes,
+      async leaders() {
+        const out: Record<string, string | undefined> = {};
+        await Promise.all(
+          controllers.map(async (p) => {
+            if (!p.up()) return;
+            try {
+              const text = await (await fetch(`http://127.0.0.1:${p.port}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+              if (/^lcm_controller_leader\{[^}]*\} 1$/m.test(text)) out[p.controller as string] = p.name;
+            } catch {
+              // down or busy: no answer this time
+            }
+          }),
+        );
+        return out;
+      },
+      async stop() {
+        await stopAll();
+        if (!process.env.LCM_CHAOS_KEEP_LOGS) rmSync(runDir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    await stopAll();
+    throw new Error(`${(e as Error).message} (logs in ${runDir})`);
+  }
+}
