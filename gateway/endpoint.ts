@@ -15,6 +15,7 @@ import type {
   OperationCompleteEvent,
   SubgraphFetchEvent,
   SubscriptionEvent,
+  WebSocketEndpointLimits,
 } from './types.ts';
 
 const NO_FORWARDING: ContextFunction = () => ({ forwardHeaders: {} });
@@ -30,6 +31,8 @@ export class Endpoint {
   private readonly logger: Logger;
   /** Cross-origin policy of this path's HTTP answers (none: no CORS headers). */
   readonly cors: CorsOptions | undefined;
+  /** graphql-ws limits for this path (see `WebSocketEndpointLimits`). */
+  readonly webSocket: Required<WebSocketEndpointLimits>;
 
   constructor(
     options: EndpointOptions,
@@ -61,6 +64,10 @@ export class Endpoint {
     this.fetchObservers = this.plugins.filter((p) => p.subgraphFetch);
     this.formatErrorFn = options.formatError;
     this.cors = options.cors;
+    this.webSocket = {
+      maxPayloadBytes: options.webSocket?.maxPayloadBytes ?? 1024 * 1024,
+      revalidateIntervalMs: options.webSocket?.revalidateIntervalMs ?? 10_000,
+    };
   }
 
   /** Runs the context hook; a rejection becomes a GraphQLError with an HTTP status. */

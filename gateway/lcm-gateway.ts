@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { Registry } from 'prom-client';
-import { IDENTITY_HEADER, Scope, hasScope, missingScope, type Identity, type IdentitySigner } from '../core/auth/identity.ts';
+import { IDENTITY_BINDING_HEADER, IDENTITY_HEADER, Scope, hasScope, missingScope, type IdentitySigner } from '../core/auth/identity.ts';
 import { ErrorCode, LcmError } from '../core/errors.ts';
 import type { Logger } from '../core/logging.ts';
 import type { Storage } from '../core/persistence/document-store.ts';
@@ -46,6 +46,12 @@ export interface LcmGatewayOptions {
    * `/internal/graphql`: the controllers' endpoint has no browser callers.
    */
   cors?: CorsOptions;
+  /**
+   * How often each open WebSocket connection's credential is checked against the key store, ms
+   * (default 10 000): a key revoked through any replica closes its connections on every replica
+   * within this plus the key cache (5 s).
+   */
+  webSocketRevalidateMs?: number;
 }
 
 export interface LcmGateway extends RunningGateway {
@@ -100,22 +106,33 @@ export async function startLcmGateway(options: LcmGatewayOptions): Promise<LcmGa
   const contextFor =
     (requiredScope: Scope | undefined) =>
     async (input: ContextInput): Promise<GatewayContext> => {
-      let identity: Identity;
-      try {
-        identity = await authenticator.authenticate(authorization(input));
-        if (requiredScope && !hasScope(identity, requiredScope)) {
-          throw missingScope([requiredScope], input.endpoint);
+      const presented = authorization(input);
+      const check = async () => {
+        try {
+          const credential = await authenticator.credential(presented);
+          if (requiredScope && !hasScope(credential.identity, requiredScope)) {
+            throw missingScope([requiredScope], input.endpoint);
+          }
+          return credential;
+        } catch (e) {
+          throw toGraphQLError(e);
         }
-      } catch (e) {
-        throw toGraphQLError(e);
-      }
-      const who = identity;
+      };
+      const { identity: who, expiresAt } = await check();
       return {
         forwardHeaders: { [IDENTITY_HEADER]: await options.signer.sign(who) },
         // The signed identity is short-lived and re-signed over time: share work by who asks, and
-        // re-sign for long-lived work (subscription events, operations on an open WebSocket).
+        // re-sign for long-lived work (subscription events, operations on an open WebSocket) only
+        // after checking the credential again: a revoked key must not be re-signed (issue 12).
         sharingKey: `${who.kind}:${who.subject}:${who.scopes.join(',')}`,
-        refreshForwardHeaders: async () => ({ [IDENTITY_HEADER]: await options.signer.sign(who) }),
+        refreshForwardHeaders: async () => {
+          await check();
+          return { [IDENTITY_HEADER]: await options.signer.sign(who) };
+        },
+        revalidate: async () => {
+          await check();
+        },
+        ...(expiresAt !== undefined ? { expiresAt } : {}),
         identity: who,
       };
     };
@@ -133,6 +150,7 @@ export async function startLcmGateway(options: LcmGatewayOptions): Promise<LcmGa
     operationCacheBytes: limits.operationCacheBytes,
     introspection: options.introspection ?? true,
     formatError: formatLimitErrors,
+    webSocket: { maxPayloadBytes: limits.maxBodyBytes, revalidateIntervalMs: options.webSocketRevalidateMs ?? 10_000 },
   };
   const dashboard = options.dashboard === false ? undefined : dashboardRoutes({ authenticator, logger: options.logger });
   const gateway = await createGateway({
@@ -142,6 +160,13 @@ export async function startLcmGateway(options: LcmGatewayOptions): Promise<LcmGa
     ...(options.registry ? { registry: options.registry } : {}),
     maxBodyBytes: limits.maxBodyBytes,
     maxBatchSize: limits.maxBatchSize,
+    // Each subgraph request carries its identity bound to its exact body (ADR 0008, "Revised").
+    subgraphs: {
+      bindRequest: (body, headers) => {
+        const token = headers?.[IDENTITY_HEADER];
+        return token ? { [IDENTITY_BINDING_HEADER]: options.signer.bind(token, body) } : undefined;
+      },
+    },
     routes: [apiKeyAdminRoute(authenticator, apiKeys), ...(dashboard?.routes ?? []), ...(options.routes ?? [])],
     ...(dashboard ? { browserPage: dashboard.graphiql } : {}),
     endpoints: [

@@ -45,6 +45,14 @@ export interface GatewayContext {
    * `forwardHeaders` never change.
    */
   refreshForwardHeaders?: () => Promise<Record<string, string>> | Record<string, string>;
+  /**
+   * Checks again that the caller's credential holds (e.g. an API key not revoked since); throws
+   * (UNAUTHENTICATED) when it does not. On a WebSocket connection it runs before every operation and
+   * periodically (`EndpointOptions.webSocket.revalidateIntervalMs`); a throw closes it with 4403.
+   */
+  revalidate?: () => Promise<void>;
+  /** When the caller's credential expires (ms since the epoch): a WebSocket connection closes then (4403). */
+  expiresAt?: number;
   [key: string]: unknown;
 }
 
@@ -128,6 +136,15 @@ export interface EndpointOptions {
   plugins?: readonly GatewayPlugin[];
   /** Final say over each error sent to clients (e.g. mask internal messages). */
   formatError?: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
+  /** graphql-ws connections on this path. */
+  webSocket?: WebSocketEndpointLimits;
+}
+
+export interface WebSocketEndpointLimits {
+  /** Largest message a client may send, bytes (default 1 MiB); a larger one closes the socket with 1009. */
+  maxPayloadBytes?: number;
+  /** How often every open connection's credential is checked again (`GatewayContext.revalidate`), ms (default 10 000; 0: never). */
+  revalidateIntervalMs?: number;
 }
 
 export interface SubscriptionOptions {

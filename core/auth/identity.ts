@@ -1,3 +1,4 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { forbidden, unauthenticated, type LcmError } from '../errors.ts';
 
@@ -31,6 +32,19 @@ export interface Identity {
 }
 
 export const IDENTITY_HEADER = 'x-lcm-identity';
+/**
+ * Binds `x-lcm-identity` to one subgraph request: `v1.<issued at, ms, base 36>.<nonce>.<mac>`, the
+ * MAC an HMAC-SHA256 (key derived from the internal secret) over the token, time, nonce and the exact
+ * request body. A captured token is useless with another body, after `BINDING_MAX_AGE_MS`, or a
+ * second time (subgraphs remember the nonces they saw within that window). ADR 0008, "Revised".
+ */
+export const IDENTITY_BINDING_HEADER = 'x-lcm-identity-binding';
+/** Default lifetime of a forwarded identity token, seconds. */
+export const IDENTITY_TTL_SECONDS = 60;
+/** How old a request binding may be when the subgraph checks it (queueing, a resend). */
+export const BINDING_MAX_AGE_MS = 30_000;
+/** How far a binding may lie in the future (clocks of two hosts). */
+const BINDING_MAX_SKEW_MS = 5_000;
 
 /** The actor recorded in status histories. */
 export const actorOf = (identity: Identity): string =>
@@ -69,18 +83,86 @@ export function requireAnyScope(identity: Identity | undefined, scopes: readonly
 const ISSUER = 'lcm-gateway';
 const AUDIENCE = 'lcm-subgraphs';
 
+/** The headers of a subgraph request that carry the forwarded identity (any casing of names is fine). */
+export type ForwardedHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
+
 /**
- * Signs and verifies identity tokens. Verified tokens are cached until their expiry, so a subgraph
- * verifies each distinct token once (the gateway reuses a token for an identity while it is fresh).
+ * Signs and verifies identity tokens, and binds them to requests. Verified tokens are cached until
+ * their expiry, so a subgraph verifies each distinct token's signature once (the gateway reuses a
+ * token for an identity for half its lifetime); a request binding is one HMAC on each side.
  */
 export class IdentitySigner {
   private readonly key: Uint8Array;
+  private readonly bindingKey: Buffer;
   private readonly signed = new Map<string, { token: string; renewAt: number }>();
   private readonly verified = new Map<string, { identity: Identity; expiresAt: number }>();
+  /** Nonces seen in the last one or two binding windows (two generations, swapped every window). */
+  private seenNonces = new Set<string>();
+  private previousNonces = new Set<string>();
+  private noncesSwappedAt = Date.now();
+  /** Nonces are this process's random prefix and a counter: unique without a random draw each. */
+  private readonly noncePrefix = randomBytes(9).toString('base64url');
+  private nonceCounter = 0;
 
-  constructor(secret: string, private readonly ttlSeconds = 300) {
+  constructor(secret: string, private readonly ttlSeconds = IDENTITY_TTL_SECONDS) {
     if (secret.length < 16) throw new Error('the internal secret must be at least 16 characters');
     this.key = new TextEncoder().encode(secret);
+    // A key of its own for bindings (domain separation from the JWT signatures).
+    this.bindingKey = createHmac('sha256', secret).update('lcm-identity-binding/v1').digest();
+  }
+
+  /**
+   * THE headers for one subgraph request made for `who` (an identity, or a token from `sign`) whose
+   * body is exactly `body` (the string sent): `x-lcm-identity` and `x-lcm-identity-binding`. Call it
+   * once per request, right before sending it (e.g. in `@apollo/gateway`'s data source `fetcher`, or
+   * Hive Gateway's `onFetch`): a binding is accepted once, for `BINDING_MAX_AGE_MS`.
+   */
+  async forwardedIdentityHeaders(who: Identity | string, body: string): Promise<Record<string, string>> {
+    const token = typeof who === 'string' ? who : await this.sign(who);
+    return { [IDENTITY_HEADER]: token, [IDENTITY_BINDING_HEADER]: this.bind(token, body) };
+  }
+
+  /** The `x-lcm-identity-binding` value for `token` and `body` (synchronous: one HMAC). */
+  bind(token: string, body: string, now = Date.now()): string {
+    const issued = now.toString(36);
+    const nonce = `${this.noncePrefix}${(this.nonceCounter++).toString(36)}`;
+    return `v1.${issued}.${nonce}.${this.mac(token, issued, nonce, body)}`;
+  }
+
+  private mac(token: string, issued: string, nonce: string, body: string): string {
+    return createHmac('sha256', this.bindingKey).update(token).update('\n').update(issued).update('\n').update(nonce).update('\n').update(body).digest('base64url');
+  }
+
+  /**
+   * The identity of a subgraph request: its token (valid, unexpired) and its binding (made for this
+   * token and exactly this raw body, fresh, never seen before). UNAUTHENTICATED otherwise.
+   */
+  async verifyRequest(headers: ForwardedHeaders, rawBody: string, now = Date.now()): Promise<Identity> {
+    const token = single(headers[IDENTITY_HEADER]);
+    const binding = single(headers[IDENTITY_BINDING_HEADER]);
+    if (!token) throw unauthenticated('calls to a subgraph must come through the gateway (missing identity)');
+    if (!binding) throw unauthenticated('calls to a subgraph must come through the gateway (missing identity binding)');
+    const parts = binding.split('.');
+    if (parts.length !== 4 || parts[0] !== 'v1') throw unauthenticated('invalid identity binding');
+    const [, issued, nonce, mac] = parts as [string, string, string, string];
+    const issuedAt = parseInt(issued, 36);
+    if (!Number.isFinite(issuedAt) || issuedAt < now - BINDING_MAX_AGE_MS || issuedAt > now + BINDING_MAX_SKEW_MS) {
+      throw unauthenticated('expired identity binding');
+    }
+    const expected = Buffer.from(this.mac(token, issued, nonce, rawBody));
+    const actual = Buffer.from(mac);
+    if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) {
+      throw unauthenticated('the identity binding does not match this request');
+    }
+    const identity = await this.verify(token);
+    if (now - this.noncesSwappedAt > BINDING_MAX_AGE_MS + BINDING_MAX_SKEW_MS) {
+      this.previousNonces = this.seenNonces;
+      this.seenNonces = new Set();
+      this.noncesSwappedAt = now;
+    }
+    if (this.seenNonces.has(nonce) || this.previousNonces.has(nonce)) throw unauthenticated('replayed identity binding');
+    this.seenNonces.add(nonce);
+    return identity;
   }
 
   async sign(identity: Identity): Promise<string> {
@@ -106,7 +188,10 @@ export class IdentitySigner {
     if (!token) throw unauthenticated('calls to a subgraph must come through the gateway (missing identity)');
     const now = Date.now();
     const hit = this.verified.get(token);
-    if (hit && hit.expiresAt > now) return hit.identity;
+    if (hit) {
+      if (hit.expiresAt > now) return hit.identity;
+      this.verified.delete(token);
+    }
     try {
       const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'] });
       const scopes = Array.isArray(payload.scopes) ? (payload.scopes.filter((s) => ALL_SCOPES.includes(s as Scope)) as Scope[]) : [];
@@ -121,3 +206,13 @@ export class IdentitySigner {
     }
   }
 }
+
+const single = (v: string | readonly string[] | undefined): string | undefined => (typeof v === 'string' ? v : v?.[0]);
+
+/** `signer.forwardedIdentityHeaders(who, body)`: the headers for one subgraph request (see there). */
+export const forwardedIdentityHeaders = (signer: IdentitySigner, who: Identity | string, body: string): Promise<Record<string, string>> =>
+  signer.forwardedIdentityHeaders(who, body);
+
+/** `signer.verifyRequest(headers, rawBody)`: the identity of a subgraph request, or UNAUTHENTICATED. */
+export const verifyForwardedIdentity = (signer: IdentitySigner, headers: ForwardedHeaders, rawBody: string): Promise<Identity> =>
+  signer.verifyRequest(headers, rawBody);

@@ -8,6 +8,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { IDENTITY_HEADER, type Identity, type IdentitySigner } from '../auth/identity.ts';
+import { SubgraphLimitsSchema, entitiesCapPlugin, formatSubgraphLimitError, subgraphValidationRules, type SubgraphLimits } from '../subgraph/limits.ts';
 import { ErrorCode, LcmError, ProtocolErrorCode } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import { createMetricsRegistry, handleOpsRequest, listen, type RunningServer } from '../ops/ops-server.ts';
@@ -18,7 +19,9 @@ import { subscribeWithCursors } from './subscribe-with-cursors.ts';
  * The HTTP + WebSocket server every subgraph runs on: GraphQL over HTTP (Apollo Server 5, its
  * framework-neutral `executeHTTPGraphQLRequest`), GraphQL subscriptions over graphql-ws on the same
  * path, and `/healthz`, `/readyz`, `/metrics`. Every GraphQL call must carry the gateway-signed
- * identity header; calls without it are refused with UNAUTHENTICATED.
+ * identity header, bound to the request's body (`x-lcm-identity-binding`, ADR 0008); calls without
+ * them are refused with UNAUTHENTICATED, and every call is held to the subgraph limits
+ * (`core/subgraph/limits.ts`: body size, tokens, depth, `_entities` representations).
  */
 export interface SubgraphServerOptions<Ctx extends BaseContext> {
   name: string;
@@ -34,6 +37,8 @@ export interface SubgraphServerOptions<Ctx extends BaseContext> {
   path?: string;
   registry?: Registry;
   readiness?: () => Promise<string[]>;
+  /** What one request may hold (defaults: `DEFAULT_SUBGRAPH_LIMITS`). */
+  limits?: Partial<SubgraphLimits>;
   /** Called when the server stops (close stores, buses). */
   onClose?: () => Promise<void>;
 }
@@ -43,17 +48,27 @@ export interface SubgraphServer extends RunningServer {
   graphqlUrl: string;
 }
 
-const MAX_BODY = 1024 * 1024;
+class BodyTooLarge extends LcmError {
+  constructor(limit: number) {
+    super(ErrorCode.QUERY_LIMIT_EXCEEDED, `request body larger than ${limit} bytes`, { limit: 'bodyBytes' });
+  }
+}
 
-function readBody(req: http.IncomingMessage): Promise<string> {
+function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
+    if (Number(req.headers['content-length'] ?? 0) > limit) {
+      reject(new BodyTooLarge(limit));
+      return;
+    }
     let size = 0;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY) {
-        reject(new LcmError(ErrorCode.BAD_USER_INPUT, 'request body too large'));
-        req.destroy();
+      if (size > limit) {
+        reject(new BodyTooLarge(limit));
+        // Answer 413 (and close: `connection: close`) rather than cut the socket without a word.
+        req.removeAllListeners('data');
+        req.resume();
         return;
       }
       chunks.push(c);
@@ -65,6 +80,7 @@ function readBody(req: http.IncomingMessage): Promise<string> {
 
 export async function startSubgraphServer<Ctx extends BaseContext>(options: SubgraphServerOptions<Ctx>): Promise<SubgraphServer> {
   const path = options.path ?? '/graphql';
+  const limits = SubgraphLimitsSchema.parse(options.limits ?? {});
   const registry = options.registry ?? createMetricsRegistry(true, { subgraph: options.name });
   const operations = new Histogram({
     name: 'lcm_subgraph_operation_seconds',
@@ -84,7 +100,7 @@ export async function startSubgraphServer<Ctx extends BaseContext>(options: Subg
   const httpServer = http.createServer();
   // Upgrades are handed over by hand (noServer) rather than `{ server }`: ws would re-emit the HTTP
   // server's errors, and graphql-ws prints those with a stack, e.g. a port in use at listen.
-  const wsServer = new WebSocketServer({ noServer: true, path });
+  const wsServer = new WebSocketServer({ noServer: true, path, maxPayload: limits.maxBodyBytes });
   httpServer.on('upgrade', (req, socket, head) => {
     wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit('connection', ws, req));
   });
@@ -116,13 +132,16 @@ export async function startSubgraphServer<Ctx extends BaseContext>(options: Subg
     schema,
     introspection: true,
     logger: options.logger,
+    validationRules: subgraphValidationRules(limits),
+    parseOptions: { maxTokens: limits.maxTokens },
     formatError: (formatted, error) => {
-      const out = formatError(formatted, error);
+      const out = formatError(formatSubgraphLimitError(formatted), error);
       errorsTotal.inc({ code: String(out.extensions?.code ?? 'UNKNOWN') });
       return out;
     },
     plugins: [
       ApolloServerPluginInlineTraceDisabled(),
+      entitiesCapPlugin<Ctx>(limits),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       {
         async serverWillStart() {
@@ -158,11 +177,17 @@ export async function startSubgraphServer<Ctx extends BaseContext>(options: Subg
           res.end(JSON.stringify({ error: 'not found' }));
           return;
         }
+        if (req.method !== 'POST') {
+          // The identity is bound to the body: a GET's query (in the URL) could not be.
+          res.writeHead(405, { 'content-type': 'application/json', allow: 'POST' });
+          res.end(JSON.stringify({ errors: [{ message: 'subgraphs accept POST only', extensions: { code: ProtocolErrorCode.BAD_REQUEST } }] }));
+          return;
+        }
         const headers = new HeaderMap();
         for (const [k, v] of Object.entries(req.headers)) {
           if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
         }
-        const raw = req.method === 'POST' ? await readBody(req) : '';
+        const raw = await readBody(req, limits.maxBodyBytes);
         let body: unknown = raw;
         if (raw && (headers.get('content-type') ?? '').includes('application/json')) {
           try {
@@ -176,9 +201,8 @@ export async function startSubgraphServer<Ctx extends BaseContext>(options: Subg
         const result = await apollo.executeHTTPGraphQLRequest({
           httpGraphQLRequest: { method: (req.method ?? 'GET').toUpperCase(), headers, search: url.search, body },
           context: async () => {
-            const token = req.headers[IDENTITY_HEADER];
             try {
-              return options.context(await options.signer.verify(typeof token === 'string' ? token : undefined));
+              return options.context(await options.signer.verifyRequest(req.headers, raw));
             } catch (e) {
               const message = e instanceof Error ? e.message : String(e);
               throw new GraphQLError(message, {
@@ -197,9 +221,11 @@ export async function startSubgraphServer<Ctx extends BaseContext>(options: Subg
           res.end();
         }
       } catch (e) {
-        options.logger.error({ err: e }, 'request failed');
-        if (!res.headersSent) res.writeHead(e instanceof LcmError ? 400 : 500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ errors: [{ message: e instanceof LcmError ? e.message : 'internal server error' }] }));
+        if (e instanceof LcmError) options.logger.debug({ err: e }, 'request refused');
+        else options.logger.error({ err: e }, 'request failed');
+        if (!res.headersSent) res.writeHead(e instanceof BodyTooLarge ? 413 : e instanceof LcmError ? 400 : 500, { 'content-type': 'application/json', ...(e instanceof BodyTooLarge ? { connection: 'close' } : {}) });
+        const extensions = e instanceof LcmError ? { extensions: { ...e.details, code: e.code } } : {};
+        res.end(JSON.stringify({ errors: [{ message: e instanceof LcmError ? e.message : 'internal server error', ...extensions }] }));
       }
     })();
   });

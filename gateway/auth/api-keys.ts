@@ -30,10 +30,14 @@ export const API_KEYS_COLLECTION = { name: 'api_keys', indexes: [{ fields: ['nam
 export class ApiKeyStore {
   private readonly store: DocumentStore<ApiKeyRecord>;
   private pendingTouch: Promise<void> = Promise.resolve();
-  /** Verified keys for a short while, so a busy client costs one lookup per interval, not per request. */
+  /**
+   * Verified keys for a short while (default 5 s), so a busy client costs one lookup per interval,
+   * not per request or per WebSocket operation; a key revoked on another replica stops working here
+   * within that time (ADR 0008, "Revised").
+   */
   private readonly cache = new Map<string, { identity: Identity; keyId: string; until: number }>();
 
-  constructor(storage: Storage, private readonly cacheMs = 10_000) {
+  constructor(storage: Storage, private readonly cacheMs = 5_000) {
     this.store = storage.collection<ApiKeyRecord>(API_KEYS_COLLECTION);
   }
 

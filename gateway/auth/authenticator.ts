@@ -25,6 +25,13 @@ export interface AuthenticatorOptions {
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
+/** A verified credential: who, and until when (OIDC tokens expire; keys and the admin token do not). */
+export interface Credential {
+  identity: Identity;
+  /** ms since the epoch, when the credential carries an expiry. */
+  expiresAt?: number;
+}
+
 export class Authenticator {
   private readonly adminDigest: Buffer | undefined;
   private readonly jwks: JWTVerifyGetKey | undefined;
@@ -39,16 +46,26 @@ export class Authenticator {
 
   /** The identity behind an Authorization header value (`Bearer …`). */
   async authenticate(authorization: string | undefined | null): Promise<Identity> {
+    return (await this.credential(authorization)).identity;
+  }
+
+  /**
+   * The identity behind an Authorization header value and its expiry. Cheap to call again for the
+   * same credential (a WebSocket connection checks before every operation): API keys are cached a
+   * few seconds by the key store (`ApiKeyStore`, at most 5 s by default, forgotten at once on this
+   * replica when revoked), so a revocation elsewhere is seen within that time.
+   */
+  async credential(authorization: string | undefined | null): Promise<Credential> {
     if (!authorization) throw unauthenticated('missing `Authorization: Bearer <token>` header');
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (!m) throw unauthenticated('the Authorization header must be `Bearer <token>`');
     const token = m[1] as string;
     if (this.adminDigest && timingSafeEqual(this.adminDigest, digest(token))) {
-      return { subject: 'admin', kind: 'api-key', scopes: ALL_SCOPES };
+      return { identity: { subject: 'admin', kind: 'api-key', scopes: ALL_SCOPES } };
     }
     if (token.startsWith('lcm_')) {
       if (!this.options.apiKeys) throw unauthenticated('API keys are not enabled');
-      return this.options.apiKeys.verify(token);
+      return { identity: await this.options.apiKeys.verify(token) };
     }
     if (token.split('.').length === 3 && this.jwks && this.options.oidc) {
       return this.verifyJwt(token, this.options.oidc, this.jwks);
@@ -56,13 +73,14 @@ export class Authenticator {
     throw unauthenticated('unknown bearer token');
   }
 
-  private async verifyJwt(token: string, oidc: OidcOptions, keys: JWTVerifyGetKey): Promise<Identity> {
+  private async verifyJwt(token: string, oidc: OidcOptions, keys: JWTVerifyGetKey): Promise<Credential> {
     try {
       const { payload } = await jwtVerify(token, keys, { issuer: oidc.issuer, audience: oidc.audience });
       const raw: unknown = payload.scope ?? payload.scp ?? [];
       const claimed = typeof raw === 'string' ? raw.split(/\s+/) : Array.isArray(raw) ? raw.map(String) : [];
       const scopes = claimed.filter((s): s is Scope => (ALL_SCOPES as readonly string[]).includes(s));
-      return { subject: String(payload.sub ?? 'unknown'), kind: 'oidc', scopes };
+      const identity: Identity = { subject: String(payload.sub ?? 'unknown'), kind: 'oidc', scopes };
+      return typeof payload.exp === 'number' ? { identity, expiresAt: payload.exp * 1000 } : { identity };
     } catch (e) {
       if (e instanceof joseErrors.JOSEError) throw unauthenticated(`invalid token: ${e.code}`);
       throw e;

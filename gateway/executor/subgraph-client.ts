@@ -26,6 +26,12 @@ export interface SubgraphClientOptions {
    * Mutations are never shared.
    */
   deduplicate?: boolean;
+  /**
+   * Headers that depend on the exact body sent, made once per request actually sent (shared answers
+   * make none), after the sharing key is taken: e.g. the LCM gateway's identity binding
+   * (`IdentitySigner.bind`, ADR 0008). Must be synchronous and cheap. Default: none.
+   */
+  bindRequest?: (body: string, headers: Readonly<Record<string, string>> | undefined) => Record<string, string> | undefined;
 }
 
 /**
@@ -42,6 +48,7 @@ export class SubgraphClient {
   private readonly http1: Http1Pool | undefined;
   private readonly undici: Pool | undefined;
   private readonly inflight: Map<string, Promise<RawAnswer>> | undefined;
+  private readonly bindRequest: SubgraphClientOptions['bindRequest'];
 
   constructor(name: string, url: string, options: SubgraphClientOptions = {}) {
     this.name = name;
@@ -52,6 +59,7 @@ export class SubgraphClient {
     const connections = options.connections ?? 64;
     const keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 4_000;
     if (options.deduplicate !== false) this.inflight = new Map();
+    this.bindRequest = options.bindRequest;
     if (parsed.protocol === 'http:') {
       this.http1 = new Http1Pool(parsed, { connections, idleTimeoutMs: keepAliveTimeoutMs, timeoutMs });
     } else {
@@ -97,6 +105,11 @@ export class SubgraphClient {
     block: string | undefined,
     idempotent: boolean,
   ): Promise<RawAnswer> {
+    const bound = this.bindRequest?.(body, headers);
+    if (bound) {
+      if (block !== undefined) block += headerBlock(bound).slice(BASE_HEADERS.length);
+      else headers = { ...headers, ...bound };
+    }
     if (this.http1) {
       const response = await this.http1.post(this.path, block!, Buffer.from(body), idempotent);
       return { status: response.status, contentType: response.headers['content-type'], text: response.body.toString('utf8') };

@@ -1,8 +1,9 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { GraphQLError, type ExecutionArgs, type FormattedExecutionResult } from 'graphql';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
+import { ErrorCode } from '../../core/errors.ts';
 import type { Logger } from '../../core/logging.ts';
 import { gatewayError, GatewayErrorCode, toGraphQLError } from '../executor/errors.ts';
 import type { PreparedOperation } from '../executor/executor.ts';
@@ -14,6 +15,14 @@ import type { SubscriptionManager } from './manager.ts';
  * graphql-ws (`graphql-transport-ws`) on an endpoint's path: queries, mutations and federated
  * subscriptions. The context hook runs once per connection at `connection_init`; each connection
  * may hold at most `maxPerConnection` operations at a time.
+ *
+ * The credential behind a connection is checked again (issue 12): before every operation (the
+ * context's `revalidate`, cheap: the authenticator caches a few seconds), every
+ * `endpoint.webSocket.revalidateIntervalMs` for every open connection (so a key revoked through
+ * another replica closes connections here too: the key store is shared), and at the credential's
+ * `expiresAt`. A connection whose credential no longer holds is closed with 4403; an operation that
+ * meets it fails UNAUTHENTICATED. A message over `endpoint.webSocket.maxPayloadBytes` closes the
+ * socket with 1009 (ws does it while reading the frame, before buffering more).
  */
 export interface WebSocketEndpointOptions {
   endpoint: Endpoint;
@@ -27,6 +36,9 @@ export interface WebSocketEndpointOptions {
 interface ConnectionState {
   id: string;
   context?: GatewayContext;
+  socket?: WebSocket;
+  /** Closes the connection at the credential's expiry. */
+  expiryTimer?: NodeJS.Timeout;
 }
 
 interface OperationContextValue {
@@ -44,8 +56,40 @@ export interface WebSocketEndpoint {
 
 export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebSocketEndpoint {
   const { endpoint, manager, logger } = options;
-  const wss = new WebSocketServer({ noServer: true });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: endpoint.webSocket.maxPayloadBytes });
   const connections = new WeakMap<object, ConnectionState>();
+  /** Connections past `connection_init` whose credential can be checked again. */
+  const live = new Set<ConnectionState>();
+
+  const refuse = (state: ConnectionState, error: unknown): GraphQLError => {
+    const graphqlError = toGraphQLError(error);
+    const code = graphqlError.extensions.code ?? GatewayErrorCode.INTERNAL_SERVER_ERROR;
+    const reason = `${String(code)}: ${graphqlError.message}`;
+    logger.debug({ connectionId: state.id, endpoint: endpoint.path, reason }, 'WebSocket connection closed: credential no longer valid');
+    forget(state);
+    state.socket?.close(4403, truncateReason(reason));
+    return graphqlError;
+  };
+  const forget = (state: ConnectionState): void => {
+    live.delete(state);
+    if (state.expiryTimer) clearTimeout(state.expiryTimer);
+  };
+  /** Throws (after closing the connection with 4403) when the connection's credential no longer holds. */
+  const revalidate = async (state: ConnectionState): Promise<void> => {
+    const check = state.context?.revalidate;
+    if (!check) return;
+    try {
+      await check();
+    } catch (error) {
+      throw refuse(state, error);
+    }
+  };
+  const sweep = (): void => {
+    for (const state of live) revalidate(state).catch(() => undefined);
+  };
+  const interval = endpoint.webSocket.revalidateIntervalMs;
+  const sweeper = interval > 0 ? setInterval(sweep, interval) : undefined;
+  sweeper?.unref();
   const stateOf = (ctx: { extra: object }): ConnectionState => {
     let state = connections.get(ctx.extra);
     if (!state) {
@@ -66,6 +110,19 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
             request: ctx.extra.request,
             connectionParams: ctx.connectionParams,
           });
+          state.socket = ctx.extra.socket;
+          if (state.context.revalidate) live.add(state);
+          const expiresAt = state.context.expiresAt;
+          if (typeof expiresAt === 'number') {
+            const expired = () => refuse(state, gatewayError(ErrorCode.UNAUTHENTICATED, 'the credential of this connection expired'));
+            const delay = expiresAt - Date.now();
+            if (delay <= 0) {
+              expired();
+              return false;
+            }
+            state.expiryTimer = setTimeout(expired, Math.min(delay, 2 ** 31 - 1));
+            state.expiryTimer.unref();
+          }
           return true;
         } catch (error) {
           const graphqlError = toGraphQLError(error);
@@ -76,8 +133,16 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
           return false;
         }
       },
-      onSubscribe: (ctx, _id, payload) => {
+      onClose: (ctx) => {
+        forget(stateOf(ctx));
+      },
+      onSubscribe: async (ctx, _id, payload) => {
         const state = stateOf(ctx);
+        try {
+          await revalidate(state);
+        } catch (error) {
+          return formatAsErrors(endpoint, [toGraphQLError(error)]);
+        }
         if (Object.keys(ctx.subscriptions).length > options.maxPerConnection) {
           return formatAsErrors(endpoint, [
             gatewayError(
@@ -104,8 +169,18 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
       },
       execute: async (args) => {
         const { operation, variables, connection, started } = args.contextValue as OperationContextValue;
+        let headers: Record<string, string>;
+        try {
+          // Re-checks the credential (a refresh re-authenticates): an operation on a connection
+          // whose key was revoked meanwhile fails here rather than run.
+          await revalidate(connection);
+          headers = await currentForwardHeaders(connection.context);
+        } catch (error) {
+          const graphqlError = connection.socket?.readyState === 1 ? refuse(connection, error) : toGraphQLError(error);
+          return { errors: endpoint.format([graphqlError]).formatted } as never;
+        }
         const raw = await endpoint.executor.execute(operation, variables, {
-          headers: await currentForwardHeaders(connection.context),
+          headers,
           onFetch: endpoint.observesFetches ? endpoint.onFetch : undefined,
         });
         const result: FormattedExecutionResult = {};
@@ -149,9 +224,20 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
   return {
     wss,
     handleUpgrade(req, socket, head) {
-      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        wss.emit('connection', ws, req);
+        // graphql-ws answers a socket error with a console.error and 1011; ws has already closed
+        // the socket with the right code (1009 for a message over maxPayload): log it, quietly.
+        ws.removeAllListeners('error');
+        ws.on('error', (err: Error) => {
+          logger.debug({ endpoint: endpoint.path, err: err.message }, 'WebSocket error');
+          if (ws.readyState === ws.OPEN) ws.close(1011, 'Internal server error');
+        });
+      });
     },
     async close() {
+      if (sweeper) clearInterval(sweeper);
+      for (const state of live) forget(state);
       for (const socket of wss.clients) socket.close(1001, 'Going away');
       await server.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));

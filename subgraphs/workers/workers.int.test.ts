@@ -104,12 +104,9 @@ for (const kind of ['memory', 'mongodb'] as StorageKind[]) {
 
     /** Call the replica with the harness's signer (both trust the same internal secret). */
     async function callReplica<T>(query: string, variables: Record<string, unknown>): Promise<GraphQLResponse<T>> {
-      const token = await h.deps.signer.sign({ subject: 'scheduler', kind: 'service', scopes: ALL_SCOPES });
-      const res = await fetch(replica.graphqlUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', [IDENTITY_HEADER]: token },
-        body: JSON.stringify({ query, variables }),
-      });
+      const body = JSON.stringify({ query, variables });
+      const identity = await h.deps.signer.forwardedIdentityHeaders({ subject: 'scheduler', kind: 'service', scopes: ALL_SCOPES }, body);
+      const res = await fetch(replica.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...identity }, body });
       return (await res.json()) as GraphQLResponse<T>;
     }
 

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
  * the subgraph on a free port, and calls it with a signed identity like the gateway does.
  */
 import { randomBytes } from 'node:crypto';
-import { ALL_SCOPES, IDENTITY_HEADER, IdentitySigner, type Identity, type Scope } from '../../core/auth/identity.ts';
+import { ALL_SCOPES, IdentitySigner, forwardedIdentityHeaders, type Identity, type Scope } from '../../core/auth/identity.ts';
 import { MemoryEventBus } from '../../core/adapters/memory/memory-event-bus.ts';
 import { silentLogger } from '../../core/logging.ts';
 import type { Storage } from '../../core/persistence/document-store.ts';
@@ -61,15 +61,16 @@ export async function startHarness(
   const callOn =
     (target: SubgraphServer) =>
     async <T>(query: string, variables: Record<string, unknown> = {}, options: CallOptions = {}): Promise<GraphQLResponse<T>> => {
+      const body = JSON.stringify({ query, variables });
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (!options.anonymous) {
-        headers[IDENTITY_HEADER] = await signer.sign({
-          subject: options.subject ?? 'tester',
-          kind: options.kind ?? 'api-key',
-          scopes: options.scopes ?? ALL_SCOPES,
-        });
+        // The signed identity bound to this body, as the gateway sends it (ADR 0008).
+        Object.assign(
+          headers,
+          await forwardedIdentityHeaders(signer, { subject: options.subject ?? 'tester', kind: options.kind ?? 'api-key', scopes: options.scopes ?? ALL_SCOPES }, body),
+        );
       }
-      const res = await fetch(target.graphqlUrl, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+      const res = await fetch(target.graphqlUrl, { method: 'POST', headers, body });
       return (await res.json()) as GraphQLResponse<T>;
     };
   const replicas: SubgraphServer[] = [];
