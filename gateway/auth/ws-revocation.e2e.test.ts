@@ -1,8 +1,10 @@
 import { generateKeyPair, SignJWT } from 'jose';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { silentLogger } from '../../core/logging.ts';
+import { MongoStorage } from '../../core/persistence/mongo-document-store.ts';
+import type { Storage } from '../../core/persistence/document-store.ts';
 import { startSystem, type RunningSystem } from '../../cli/system.ts';
 import { LAB_YAML } from '../../test/support/subgraph-harness.ts';
 import { DEFAULT_LIMITS } from '../limits/limits.ts';
@@ -10,8 +12,9 @@ import { startLcmGateway, type LcmGateway, type LcmGatewayOptions } from '../lcm
 
 /**
  * Issue 12, item 2: a revoked key stops working on open WebSocket connections, on every replica.
- * Two gateway replicas share one key store (as replicas share one MongoDB) and re-validate open
- * connections every 200 ms; the key cache holds 5 s, so the bound on the other replica is ~5.2 s.
+ * Two gateway replicas share one key store — one MongoDB (each replica its own connection), or one
+ * in-memory store — and re-validate open connections every 200 ms; the key cache holds 5 s, so the
+ * bound on the other replica is ~5.2 s.
  */
 const ADMIN = 'ws-revocation-admin-token-0123456789';
 const REVALIDATE_MS = 200;
@@ -77,25 +80,43 @@ async function admin(gateway: LcmGateway, method: string, path: string, body?: u
   return (await res.json()) as Record<string, unknown>;
 }
 
-describe('WebSocket connections and credentials', () => {
+describe.each(['memory', 'mongodb'] as const)('WebSocket connections and credentials (%s key store)', (kind) => {
+describe(`two gateway replicas, one ${kind} key store`, () => {
   let system: RunningSystem;
+  const stores: Storage[] = [];
   let a: LcmGateway;
   let b: LcmGateway;
   const clients: WsClient[] = [];
   let common: LcmGatewayOptions;
 
   beforeAll(async () => {
-    system = await startSystem({ adminToken: ADMIN, gatewayPort: 0, simulators: false, controllers: false, logger: silentLogger });
+    const mongoDb = `ws_revocation_${process.pid}_${Date.now()}`;
+    system = await startSystem({
+      adminToken: ADMIN,
+      gatewayPort: 0,
+      simulators: false,
+      controllers: false,
+      logger: silentLogger,
+      ...(kind === 'mongodb' ? { mongoUri: inject('mongoUri'), mongoDb } : {}),
+    });
     const subgraphUrls = Object.fromEntries(Object.entries(system.subgraphs).map(([n, s]) => [n, s.graphqlUrl]));
-    // Two replicas on one key store.
+    // Two replicas on one key store: with MongoDB, each its own connection, as separate processes.
+    const storage = async (): Promise<Storage> => {
+      if (kind === 'memory') return system.deps.storage;
+      const s = await MongoStorage.connect(inject('mongoUri'), mongoDb);
+      stores.push(s);
+      return s;
+    };
     common = { port: 0, storage: system.deps.storage, signer: system.deps.signer, adminToken: ADMIN, logger: silentLogger, subgraphUrls, webSocketRevalidateMs: REVALIDATE_MS };
-    a = await startLcmGateway(common);
-    b = await startLcmGateway(common);
+    a = await startLcmGateway({ ...common, storage: await storage() });
+    b = await startLcmGateway({ ...common, storage: await storage() });
   }, 60_000);
   afterAll(async () => {
     for (const c of clients) await c.client.dispose();
     await a?.close();
     await b?.close();
+    for (const s of stores) await s.close();
+    if (system?.deps.storage instanceof MongoStorage) await system.deps.storage.dropDatabase().catch(() => {});
     await system?.stop();
   });
 
@@ -176,4 +197,5 @@ describe('WebSocket connections and credentials', () => {
     clients.push(fine);
     expect((await fine.run('{ definitions(first: 1) { totalCount } }')).errors).toBeUndefined();
   });
+});
 });
