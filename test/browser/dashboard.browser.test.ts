@@ -10,7 +10,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { LAB_YAML } from '../support/subgraph-harness.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSystem, type RunningSystem } from '../../cli/system.ts';
-import { ALL_SCOPES, IDENTITY_HEADER } from '../../core/auth/identity.ts';
+import { ALL_SCOPES } from '../../core/auth/identity.ts';
 import { silentLogger } from '../../core/logging.ts';
 import { startLcmGateway, type LcmGateway } from '../../gateway/lcm-gateway.ts';
 
@@ -275,12 +275,9 @@ describe('the dashboard in Chromium', { timeout: 60_000 }, () => {
     await shot('08-reconnecting');
 
     // While the page is cut off, the session ends (straight through the sessions subgraph).
-    const identity = await system.deps.signer.sign({ subject: 'browser-test', kind: 'service', scopes: ALL_SCOPES });
-    const res = await fetch(system.subgraphs.sessions.graphqlUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', [IDENTITY_HEADER]: identity },
-      body: JSON.stringify({ query: 'mutation($id: ID!) { terminateSession(id: $id, reason: "while the gateway was down") { id status } }', variables: { id: dave } }),
-    });
+    const body = JSON.stringify({ query: 'mutation($id: ID!) { terminateSession(id: $id, reason: "while the gateway was down") { id status } }', variables: { id: dave } });
+    const identity = await system.deps.signer.forwardedIdentityHeaders({ subject: 'browser-test', kind: 'service', scopes: ALL_SCOPES }, body);
+    const res = await fetch(system.subgraphs.sessions.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...identity }, body });
     expect(((await res.json()) as { data?: { terminateSession?: { status: string } } }).data?.terminateSession?.status).toBe('TERMINATED');
     expect(await row(dave).getAttribute('data-status')).not.toBe('TERMINATED');
 
