@@ -2,8 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
-import { machine, printTable, type Bench, type BenchReport } from './support/report.ts';
+import { machine, printTable, type Bench, type BenchFlags, type BenchReport } from './support/report.ts';
 
 /**
  * `npm run bench`: runs the project's benchmarks and prints one table per benchmark (DESIGN.md §8).
@@ -33,17 +32,29 @@ async function load(name: string): Promise<Bench> {
 
 const available = (): string[] => BENCH_ORDER.filter((name) => existsSync(path.join(here, name, 'index.ts')));
 
+/**
+ * `--name value`, `--name=value` and bare `--flag` (true). Each benchmark reads its own flags, so any
+ * name is accepted here; a value that is not a flag belongs to the flag before it.
+ */
+export function parseFlags(args: readonly string[]): BenchFlags {
+  const flags: BenchFlags = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}" (flags are --name value or --name=value)`);
+    const eq = arg.indexOf('=');
+    if (eq > 2) {
+      flags[arg.slice(2, eq)] = arg.slice(eq + 1);
+    } else if (i + 1 < args.length && !args[i + 1]!.startsWith('--')) {
+      flags[arg.slice(2)] = args[++i]!;
+    } else {
+      flags[arg.slice(2)] = true;
+    }
+  }
+  return flags;
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      only: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      list: { type: 'boolean', default: false },
-      out: { type: 'string' },
-    },
-    strict: false,
-    allowPositionals: false,
-  });
+  const values = parseFlags(process.argv.slice(2));
   if (values.list) {
     for (const name of available()) console.log(`${name.padEnd(14)} ${(await load(name)).description}`);
     return;
@@ -69,7 +80,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) main().catch((error: unknown) => {
   console.error(error instanceof Error ? error.message : error);
   process.exit(1);
 });
