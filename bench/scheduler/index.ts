@@ -60,15 +60,15 @@ function scaleUpFromZero(sessions: readonly SessionDemand[]): Outcome[] {
 }
 
 /**
- * Options: --seed N (default 11), --sessions N and --workers N for the fleet scenario (default
+ * Options: --seed N (default 11), --sched-sessions N and --sched-workers N for the fleet scenario (default
  * 10,000 × 1,000; quick 1,000 × 100), --scale-up-sessions N (default 2,000; quick 500).
  */
 export const bench: Bench = {
   description: 'scheduler engine, pure: placements/s and workers used vs the bin-packing lower bound, beside first-fit',
   async run(flags: BenchFlags, quick: boolean) {
     const seed = number(flags.seed, 11);
-    const sessionCount = number(flags.sessions, quick ? 1000 : 10_000);
-    const workerCount = number(flags.workers, quick ? 100 : 1000);
+    const sessionCount = number(flags['sched-sessions'], quick ? 1000 : 10_000);
+    const workerCount = number(flags['sched-workers'], quick ? 100 : 1000);
     const scaleUpCount = number(flags['scale-up-sessions'], quick ? 500 : 2000);
     console.log(`seed ${seed}: ${sessionCount} sessions × ${workerCount} workers; scale-up ${scaleUpCount} sessions (repeat with --seed ${seed})`);
 
