@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { IdentitySigner } from '../../core/auth/identity.ts';
@@ -140,6 +140,14 @@ describe('query limits on every transport of the LCM gateway', () => {
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({ data: { __typename: 'Query' } });
   }, 60_000);
+
+  it('never keeps a persisted query over a limit', async () => {
+    const doc = padded(3, MAX_QUERY_BYTES + 100);
+    const persistedQuery = { version: 1, sha256Hash: createHash('sha256').update(doc).digest('hex') };
+    expect(errorsOf(await post('/graphql', { query: doc, extensions: { persistedQuery } }))).toEqual([overSize]);
+    const again = await post('/graphql', { extensions: { persistedQuery } });
+    expect(errorsOf(again)).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'PERSISTED_QUERY_NOT_FOUND' }) })]);
+  });
 
   it('counts __typename aliases in the alias limit', async () => {
     const aliases = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `t${i}: __typename`).join(' ')} }`;
