@@ -6,6 +6,7 @@ import { currentForwardHeaders, sharingKeyOf, type Endpoint } from '../endpoint.
 import type { GatewayContext } from '../types.ts';
 import { GatewayErrorCode } from '../executor/errors.ts';
 import { PushIterator } from './push-iterator.ts';
+import { resumableFetch } from './resume.ts';
 import type { UpstreamHub } from './upstream.ts';
 
 /**
@@ -17,6 +18,11 @@ import type { UpstreamHub } from './upstream.ts';
  * `SharedSubscription`: one upstream subscription, one execution of `rest` per event, one formatted
  * result pushed to all. Events of one subscription are processed in order. An error of one event
  * (e.g. an entity fetch failing) is reported in that event's `errors`; the stream goes on.
+ *
+ * Resuming (ADR 0003): when the primary field takes `after: String`, the upstream subscription is
+ * re-subscribed after the last cursor it received whenever its socket reconnects, and each result
+ * carries the event's cursor in `extensions.cursor`, which a client passes back as `after` after its
+ * own reconnection. A client's `after` is part of its variables, so it never shares with live ones.
  */
 export interface SubscriptionManagerOptions {
   hub: UpstreamHub;
@@ -98,13 +104,15 @@ class SharedSubscription {
         primaryVariables[name] = variables[name];
       }
     }
+    const resumable = resumableFetch(endpoint.executor.supergraph.supergraphGraphQLSchema, primary.node.operation, primaryVariables);
     this.unsubscribe = this.options.hub.subscribe(
       {
         serviceName: primary.serviceName,
         wsUrl: url.replace(/^http/i, 'ws'),
-        query: primary.node.operation,
+        query: resumable?.query ?? primary.node.operation,
         ...(primary.node.operationName ? { operationName: primary.node.operationName } : {}),
-        variables: primaryVariables,
+        variables: resumable?.variables ?? primaryVariables,
+        ...(resumable ? { resumeVariable: resumable.variable } : {}),
         headers: context.forwardHeaders,
         sharingKey: sharingKeyOf(context),
         currentHeaders: () => currentForwardHeaders(context),
@@ -188,6 +196,8 @@ class SharedSubscription {
       if (raw.errors) result.errors = endpoint.format(raw.errors).formatted;
       if (raw.data !== undefined) result.data = raw.data;
       if (raw.extensions) result.extensions = raw.extensions;
+      const cursor = event.extensions?.['cursor'];
+      if (typeof cursor === 'string') result.extensions = { ...result.extensions, cursor };
     } catch (error) {
       result = { errors: endpoint.format([error]).formatted };
     }

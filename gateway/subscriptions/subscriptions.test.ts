@@ -7,6 +7,10 @@ import type { RunningGateway } from '../types.ts';
 import { describeUpstreamEnd } from './upstream.ts';
 import { eventually } from '../../test/support/eventually.ts';
 import { LABS, startLabSubgraphs, type LabSubgraphs } from '../../test/support/gateway/lab-subgraphs.ts';
+import { subscriptionResumeContract } from '../../test/support/contracts/subscription-resume.contract.ts';
+import { MemoryEventBus } from '../../core/adapters/memory/memory-event-bus.ts';
+import { MemoryCoordinationCluster } from '../../core/adapters/memory/memory-coordination.ts';
+import { EtcdEventBus } from '../../core/adapters/etcd/etcd-event-bus.ts';
 
 /**
  * Federated subscriptions end to end: real subgraphs (HTTP + graphql-ws), the gateway, and
@@ -284,4 +288,24 @@ describe('what a client reads when an upstream subscription ends', () => {
     expect(describeUpstreamEnd({ type: 'error', target: {} })).toBe('the connection to it was lost');
     expect(describeUpstreamEnd([{ message: 'boom' }])).toBe('boom');
   });
+});
+
+// No event lost across reconnections (ADR 0003, "Resuming"), on the buses of one process: the
+// in-memory bus (`npm start`) and the etcd bus on the embedded store; real etcd in resume.int.test.ts.
+subscriptionResumeContract('memory bus', async (options) => {
+  const bus = new MemoryEventBus(options);
+  return { bus, close: () => bus.close() };
+});
+subscriptionResumeContract('etcd bus on the embedded store', async (options) => {
+  const cluster = new MemoryCoordinationCluster();
+  const store = cluster.client();
+  const bus = await EtcdEventBus.start(store, options);
+  return {
+    bus,
+    close: async () => {
+      await bus.close();
+      await store.close();
+      cluster.close();
+    },
+  };
 });

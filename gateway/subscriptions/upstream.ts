@@ -11,6 +11,11 @@ import type { SubgraphResponse } from '../executor/subgraph-client.ts';
  * headers) multiplexes every subscription with those headers, and one upstream subscription per
  * (URL, headers, operation, variables) is shared by everyone listening to it: it opens with the
  * first listener and is completed when the last one leaves.
+ *
+ * Resuming: a request with `resumeVariable` remembers the cursor of the last event received
+ * (`extensions.cursor`) in that variable; when the socket drops and graphql-ws re-subscribes on a new
+ * one, it sends the subscription with it, so the subgraph replays what was published in between
+ * (ADR 0003, "Resuming"). A cursor the subgraph no longer holds ends the subscription with its error.
  */
 export interface UpstreamRequest {
   serviceName: string;
@@ -25,6 +30,8 @@ export interface UpstreamRequest {
   sharingKey: string;
   /** Fresh headers for `connectionParams` when the socket reconnects (credentials may expire). */
   currentHeaders?: () => Promise<Record<string, string>>;
+  /** The variable (of type String, bound to the root field's `after`) that resumes after a cursor. */
+  resumeVariable?: string;
 }
 
 export interface UpstreamListener {
@@ -97,14 +104,20 @@ export class UpstreamHub {
       for (const listener of [...stream.listeners]) listener.end(errors);
       stream.listeners.clear();
     };
+    // graphql-ws sends this very object again when it re-subscribes after a reconnection: the resume
+    // variable set here is what the subgraph gets then.
+    const variables: Record<string, unknown> = { ...request.variables };
+    const resumeVariable = request.resumeVariable;
     stream.dispose = shared.client.subscribe<Record<string, unknown>, Record<string, unknown>>(
       {
         query: request.query,
         ...(request.operationName ? { operationName: request.operationName } : {}),
-        variables: request.variables,
+        variables,
       },
       {
         next: (value) => {
+          const cursor = value.extensions?.['cursor'];
+          if (resumeVariable && typeof cursor === 'string') variables[resumeVariable] = cursor;
           for (const listener of stream.listeners) listener.next(value as SubgraphResponse);
         },
         error: (error) => {
