@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { Registry } from 'prom-client';
 import { IDENTITY_BINDING_HEADER, IDENTITY_HEADER, Scope, hasScope, missingScope, type IdentitySigner } from '../core/auth/identity.ts';
 import { ErrorCode, LcmError } from '../core/errors.ts';
+import { DateTimeScalar, JSONScalar } from '../core/graphql/scalars.ts';
 import type { Logger } from '../core/logging.ts';
 import type { Storage } from '../core/persistence/document-store.ts';
 import { apiKeyAdminRoute } from './auth/admin-routes.ts';
@@ -12,7 +14,8 @@ import { Authenticator, type OidcOptions } from './auth/authenticator.ts';
 import { dashboardRoutes } from './http/dashboard.ts';
 import type { CorsOptions } from './http/cors.ts';
 import { DEFAULT_LIMITS, limitRules, parseWithLimits, type Limits } from './limits/limits.ts';
-import { createGateway, type ContextInput, type GatewayContext, type GatewayOptions, type RunningGateway } from './server.ts';
+import { maskInternalError } from './executor/errors.ts';
+import { createGateway, currentRequestId, type ContextInput, type GatewayContext, type GatewayOptions, type RunningGateway } from './server.ts';
 import { loadSupergraph } from './supergraph.ts';
 
 /**
@@ -41,6 +44,8 @@ export interface LcmGatewayOptions {
   routes?: GatewayOptions['routes'];
   /** Serve the dashboard at `/` and GraphiQL to browsers at the GraphQL paths (default true). */
   dashboard?: boolean;
+  /** How long a stop waits for requests in flight, ms (default: the gateway's, 5 000). */
+  shutdownGraceMs?: number;
   /**
    * Browser pages on these origins may call `/graphql` (LCM_CORS_ORIGINS); default none. Not
    * `/internal/graphql`: the controllers' endpoint has no browser callers.
@@ -53,6 +58,12 @@ export interface LcmGatewayOptions {
    */
   webSocketRevalidateMs?: number;
 }
+
+/**
+ * The custom scalars of the supergraphs, with the implementations the subgraphs use: the gateway
+ * refuses an invalid value (variable or literal) with BAD_USER_INPUT before any subgraph sees it.
+ */
+const SCALARS = { DateTime: DateTimeScalar, JSON: JSONScalar };
 
 export interface LcmGateway extends RunningGateway {
   apiKeys: ApiKeyStore;
@@ -137,19 +148,26 @@ export async function startLcmGateway(options: LcmGatewayOptions): Promise<LcmGa
       };
     };
 
-  const publicSupergraph = loadSupergraph(readFileSync(schemaFile('supergraph.public.graphql'), 'utf8'), {
-    ...(options.subgraphUrls ? { overrideSubgraphUrls: options.subgraphUrls } : {}),
+  const supergraphOptions = { scalars: SCALARS, ...(options.subgraphUrls ? { overrideSubgraphUrls: options.subgraphUrls } : {}) };
+  const publicSupergraph = loadSupergraph(readFileSync(schemaFile('supergraph.public.graphql'), 'utf8'), supergraphOptions);
+  const internalSupergraph = loadSupergraph(readFileSync(schemaFile('supergraph.graphql'), 'utf8'), supergraphOptions);
+  // No internal detail reaches a client (docs/api.md "Errors"): masked errors carry the request's
+  // x-request-id (outside an HTTP request, on a WebSocket, an id of their own) and are logged under it.
+  const errorIdPrefix = randomBytes(4).toString('hex');
+  let errorCounter = 0;
+  const maskOptions = () => ({
+    requestId: currentRequestId() ?? `${errorIdPrefix}-err-${(++errorCounter).toString(36)}`,
+    log: (details: Record<string, unknown>, message: string) => options.logger.error(details, message),
   });
-  const internalSupergraph = loadSupergraph(readFileSync(schemaFile('supergraph.graphql'), 'utf8'), {
-    ...(options.subgraphUrls ? { overrideSubgraphUrls: options.subgraphUrls } : {}),
-  });
+  const formatError = (formatted: GraphQLFormattedError, error: unknown) =>
+    maskInternalError(formatLimitErrors(formatted), error, maskOptions());
   const common = {
     validationRules: limitRules(limits),
     // One parse for every transport: the document's size before lexing, then its tokens.
     parse: (query: string) => parseWithLimits(query, limits),
     operationCacheBytes: limits.operationCacheBytes,
     introspection: options.introspection ?? true,
-    formatError: formatLimitErrors,
+    formatError,
     webSocket: { maxPayloadBytes: limits.maxBodyBytes, revalidateIntervalMs: options.webSocketRevalidateMs ?? 10_000 },
   };
   const dashboard = options.dashboard === false ? undefined : dashboardRoutes({ authenticator, logger: options.logger });
@@ -160,6 +178,7 @@ export async function startLcmGateway(options: LcmGatewayOptions): Promise<LcmGa
     ...(options.registry ? { registry: options.registry } : {}),
     maxBodyBytes: limits.maxBodyBytes,
     maxBatchSize: limits.maxBatchSize,
+    ...(options.shutdownGraceMs !== undefined ? { shutdownGraceMs: options.shutdownGraceMs } : {}),
     // Each subgraph request carries its identity bound to its exact body (ADR 0008, "Revised").
     subgraphs: {
       bindRequest: (body, headers) => {

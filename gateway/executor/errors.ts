@@ -7,7 +7,7 @@ import { errorCodeDef, ERRORS } from '@apollo/federation-internals';
  * responses from this gateway as from the stock one. The codes themselves are in the one registry,
  * `core/errors.ts` (`ProtocolErrorCode`, here under the gateway's name).
  */
-import { ProtocolErrorCode as GatewayErrorCode } from '../../core/errors.ts';
+import { CLIENT_ERROR_CODES, ProtocolErrorCode as GatewayErrorCode } from '../../core/errors.ts';
 
 export { GatewayErrorCode };
 
@@ -88,4 +88,94 @@ export function toGraphQLError(error: unknown): GraphQLError {
   if (error instanceof GraphQLError) return error;
   if (error instanceof Error) return new GraphQLError(error.message, { originalError: error });
   return new GraphQLError('Unexpected error value: ' + String(error));
+}
+
+const fetchFailures = new WeakMap<object, string>();
+
+/**
+ * Records that `error` is the failure of a fetch from subgraph `serviceName` (connection refused,
+ * timeout, HTTP error status, a body that is not a GraphQL response…) and returns it unchanged:
+ * what the client sees is decided when errors are formatted (see `fetchFailureOf`).
+ */
+export function markFetchFailure(error: unknown, serviceName: string): unknown {
+  const marked = error !== null && typeof error === 'object' ? error : new Error(String(error));
+  if (!fetchFailures.has(marked)) fetchFailures.set(marked, serviceName);
+  return marked;
+}
+
+/** The subgraph whose fetch failed with `error`, or undefined when `error` is no fetch failure. */
+export function fetchFailureOf(error: unknown): string | undefined {
+  return error !== null && typeof error === 'object' ? fetchFailures.get(error) : undefined;
+}
+
+/**
+ * Codes whose errors reach a client as they are: the registry's (docs/api.md "Errors") except the two
+ * that mean "something went wrong behind the gateway", whose words may name internals.
+ */
+const PUBLIC_CODES: ReadonlySet<string> = new Set(
+  CLIENT_ERROR_CODES.filter((c) => c !== GatewayErrorCode.INTERNAL_SERVER_ERROR && c !== GatewayErrorCode.DOWNSTREAM_SERVICE_ERROR),
+);
+
+/** Extensions that only ever carry internals (the stock gateway's subgraph response: URL, status, body). */
+const INTERNAL_EXTENSIONS = ['response', 'exception', 'stacktrace'] as const;
+
+export interface MaskOptions {
+  /** The correlation id given to the client with a masked error (the request's `x-request-id`). */
+  requestId: string;
+  /** Logs what was masked (server side only). */
+  log: (details: Record<string, unknown>, message: string) => void;
+}
+
+/**
+ * A `formatError` policy for a gateway facing untrusted clients (docs/api.md: "INTERNAL_SERVER_ERROR:
+ * our fault; nothing about it is exposed"):
+ * - an error with a public code (BAD_USER_INPUT, NOT_FOUND, CONFLICT, FORBIDDEN, … whether the gateway's
+ *   or a subgraph's GraphQL error) passes unchanged;
+ * - a failed subgraph fetch (connection refused, timeout, HTTP error status, a body that is no GraphQL
+ *   response) becomes DOWNSTREAM_SERVICE_ERROR naming only the subgraph;
+ * - anything else (no code, INTERNAL_SERVER_ERROR, a code outside the registry) becomes
+ *   INTERNAL_SERVER_ERROR (DOWNSTREAM_SERVICE_ERROR for a subgraph's error without a code).
+ * A masked error keeps its `path` and `locations`, carries `extensions.requestId`, and everything
+ * it hid (message, URL, address, body) is logged under that id.
+ */
+export function maskInternalError(formatted: GraphQLFormattedError, error: unknown, options: MaskOptions): GraphQLFormattedError {
+  const failedService = fetchFailureOf(error);
+  const extensions = formatted.extensions ?? {};
+  const code = extensions.code;
+  if (failedService === undefined && typeof code === 'string' && PUBLIC_CODES.has(code)) {
+    if (!INTERNAL_EXTENSIONS.some((key) => key in extensions)) return formatted;
+    const kept = { ...extensions };
+    for (const key of INTERNAL_EXTENSIONS) delete kept[key];
+    return { ...formatted, extensions: kept };
+  }
+  const serviceName = failedService ?? (typeof extensions.serviceName === 'string' ? extensions.serviceName : undefined);
+  const maskedCode =
+    failedService !== undefined || (serviceName !== undefined && code === GatewayErrorCode.DOWNSTREAM_SERVICE_ERROR)
+      ? GatewayErrorCode.DOWNSTREAM_SERVICE_ERROR
+      : GatewayErrorCode.INTERNAL_SERVER_ERROR;
+  options.log(
+    {
+      reqId: options.requestId,
+      ...(serviceName !== undefined ? { subgraph: serviceName } : {}),
+      code,
+      message: formatted.message,
+      extensions,
+      err: error,
+    },
+    failedService !== undefined ? 'subgraph fetch failed (masked for the client)' : 'internal error (masked for the client)',
+  );
+  const masked: GraphQLFormattedError = {
+    message:
+      maskedCode === GatewayErrorCode.DOWNSTREAM_SERVICE_ERROR
+        ? `Error while fetching subquery from service "${serviceName}"`
+        : 'internal server error',
+    ...(formatted.locations ? { locations: formatted.locations } : {}),
+    ...(formatted.path ? { path: formatted.path } : {}),
+    extensions: {
+      code: maskedCode,
+      ...(serviceName !== undefined ? { serviceName } : {}),
+      requestId: options.requestId,
+    },
+  };
+  return masked;
 }

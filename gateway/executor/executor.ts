@@ -1,5 +1,9 @@
 import {
   getOperationAST,
+  BREAK,
+  Kind,
+  visit,
+  type ASTNode,
   getVariableValues,
   GraphQLError,
   NoSchemaIntrospectionCustomRule,
@@ -14,7 +18,7 @@ import {
 import { operationFromDocument } from '@apollo/federation-internals';
 import type { LRUCache } from 'lru-cache';
 import { createOperationCache } from '../limits/operation-cache.ts';
-import type { LoadedSupergraph } from '../supergraph.ts';
+import { ScalarLiteralError, type LoadedSupergraph } from '../supergraph.ts';
 import { downstreamServiceError, gatewayError, GatewayErrorCode, toGraphQLError } from './errors.ts';
 import { compilePlan, executeNode, UnsupportedPlanError, type CompiledPlan, type FetchObserver } from './plan.ts';
 import { TypeConditions } from './requires.ts';
@@ -154,13 +158,14 @@ export class GatewayExecutor {
       return {
         ok: false,
         status: 400,
-        errors: validationErrors.map(
-          (error) =>
-            new GraphQLError(error.message, {
-              nodes: error.nodes,
-              extensions: { ...error.extensions, code: error.extensions.code ?? GatewayErrorCode.GRAPHQL_VALIDATION_FAILED },
-              originalError: error.originalError ?? error,
-            }),
+        errors: validationErrors.map((error) =>
+          error.originalError instanceof ScalarLiteralError
+            ? literalInputError(error, document)
+            : new GraphQLError(error.message, {
+                nodes: error.nodes,
+                extensions: { ...error.extensions, code: error.extensions.code ?? GatewayErrorCode.GRAPHQL_VALIDATION_FAILED },
+                originalError: error.originalError ?? error,
+              }),
         ),
       };
     }
@@ -297,4 +302,61 @@ export class GatewayExecutor {
 
 function failure(status: number, ...errors: GraphQLError[]): Preparation {
   return { ok: false, status, errors };
+}
+
+/**
+ * An inline literal refused by a custom scalar (`DateTime: "tomorrow"`): the client's input is at
+ * fault, so BAD_USER_INPUT (as for the same value in a variable), naming the argument (and the
+ * field it belongs to) in the message and in `extensions.field`, as the subgraphs' input errors do.
+ */
+function literalInputError(error: GraphQLError, document: DocumentNode): GraphQLError {
+  const node = error.nodes?.[0];
+  const where = node ? literalLocation(document, node) : undefined;
+  const message = !where
+    ? error.message
+    : where.variable !== undefined
+      ? `Invalid default value for variable "$${where.variable}": ${error.message}`
+      : `Invalid value for argument "${where.argument}"${where.field ? ` of field "${where.field}"` : ''}: ${error.message}`;
+  return new GraphQLError(message, {
+    nodes: error.nodes,
+    originalError: error.originalError ?? error,
+    extensions: {
+      ...error.extensions,
+      code: GatewayErrorCode.BAD_USER_INPUT,
+      ...(where?.argument ? { field: where.argument } : {}),
+    },
+  });
+}
+
+/** Where a literal sits: the argument path (`input.timeslotStart`) and field, or a variable's default. */
+function literalLocation(
+  document: DocumentNode,
+  target: ASTNode,
+): { argument?: string; field?: string; variable?: string } | undefined {
+  let found: { argument?: string; field?: string; variable?: string } | undefined;
+  visit(document, {
+    enter(node, _key, parent, _path, ancestors) {
+      if (node !== target) return undefined;
+      const names: string[] = [];
+      let field: string | undefined;
+      let variable: string | undefined;
+      // `ancestors` stops before the parent, which comes on its own.
+      for (const ancestor of [...ancestors, parent, node]) {
+        if (!ancestor) continue;
+        if (Array.isArray(ancestor) || !('kind' in ancestor)) continue;
+        const a = ancestor as ASTNode;
+        if (a.kind === Kind.FIELD || a.kind === Kind.DIRECTIVE) {
+          field = a.kind === Kind.FIELD ? a.name.value : `@${a.name.value}`;
+          names.length = 0;
+        } else if (a.kind === Kind.VARIABLE_DEFINITION) {
+          variable = a.variable.name.value;
+        } else if (a.kind === Kind.ARGUMENT || a.kind === Kind.OBJECT_FIELD) {
+          names.push(a.name.value);
+        }
+      }
+      found = variable !== undefined ? { variable } : { argument: names.join('.'), ...(field ? { field } : {}) };
+      return BREAK;
+    },
+  });
+  return found;
 }

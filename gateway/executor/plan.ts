@@ -1,7 +1,7 @@
 import type { VariableDefinitionNode } from 'graphql';
 import { valueFromASTUntyped } from 'graphql';
 import type { FetchNode, PlanNode, QueryPlan, ResponsePath, SubscriptionNode } from '@apollo/query-planner';
-import { downstreamServiceError } from './errors.ts';
+import { downstreamServiceError, markFetchFailure } from './errors.ts';
 import { deepMerge } from './merge.ts';
 import { compileRepresentations, compileRewrites, type RepresentationIndexer, type Rewriter, type TypeConditions } from './requires.ts';
 import type { SubgraphClient, SubgraphResponse } from './subgraph-client.ts';
@@ -156,7 +156,9 @@ export async function executeNode(node: ExecNode, state: ExecutionState, cursor:
       try {
         await executeFetch(node.fetch, state, cursor);
       } catch (error) {
-        state.errors.push(error);
+        // Shown to clients as is (as `@apollo/gateway` does); marked so a masking `formatError` can
+        // tell a failed fetch (transport, HTTP status, body) and its subgraph from other errors.
+        state.errors.push(markFetchFailure(error, node.fetch.serviceName));
       }
       return;
     case 'Condition': {
