@@ -2,6 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { IdentitySigner } from '../core/auth/identity.ts';
 import { silentLogger, type Logger } from '../core/logging.ts';
 import { MemoryStorage } from '../core/persistence/memory-document-store.ts';
@@ -260,7 +261,10 @@ describe('the LCM gateway: scalars, masking, drain', () => {
 
   // Last: it stops the gateway.
   describe('a stop drains the requests in flight', () => {
-    it('answers a slow request in flight, refuses a new one with 503 + Retry-After, then closes', async () => {
+    it('answers a slow request in flight, refuses a new one with 503 + Retry-After, closes WebSockets with 1001, then closes', async () => {
+      const socket = new WebSocket(`${gateway.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      const socketClosed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
       let release!: () => void;
       const slowArrived = new Promise<void>((arrived) => {
         definitions.respond = (_req, res) => {
@@ -283,6 +287,14 @@ describe('the LCM gateway: scalars, masking, drain', () => {
         errors: [{ message: expect.stringContaining('shutting down') as unknown, extensions: { code: 'SERVICE_UNAVAILABLE' } }],
       });
       expect(closedYet).toBe(false);
+      expect(await socketClosed).toBe(1001);
+      const lateSocket = new WebSocket(`${gateway.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+      const lateStatus = await new Promise<number | undefined>((resolve) => {
+        lateSocket.once('unexpected-response', (_req, res) => resolve(res.statusCode));
+        lateSocket.once('open', () => resolve(undefined));
+        lateSocket.once('error', () => resolve(undefined));
+      });
+      expect(lateStatus).toBe(503);
 
       release();
       const answer = await slow;
