@@ -25,9 +25,13 @@ describe('Authenticator', () => {
   let keys: ApiKeyStore;
   let auth: Authenticator;
 
+  let publicKey: Awaited<ReturnType<typeof generateKeyPair>>['publicKey'];
+  const publicKeyOf = () => publicKey;
+
   beforeAll(async () => {
     const pair = await generateKeyPair('RS256');
     privateKey = pair.privateKey;
+    publicKey = pair.publicKey;
     const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
     jwks = await listen(
       http.createServer((req, res) => {
@@ -98,5 +102,30 @@ describe('Authenticator', () => {
     expect(await code(auth.authenticate(`Bearer ${await jwt({}, { aud: 'other' })}`))).toBe('UNAUTHENTICATED');
     expect(await code(auth.authenticate(`Bearer ${await jwt({}, { iss: 'https://evil.example' })}`))).toBe('UNAUTHENTICATED');
     expect(await code(auth.authenticate(`Bearer ${await jwt({}, { exp: '-1m' })}`))).toBe('UNAUTHENTICATED');
+  });
+
+  it('gives an OIDC credential its expiry, checks it again only after a few seconds, never past exp', async () => {
+    let lookups = 0;
+    const exp = Math.floor(Date.now() / 1000) + 300;
+    const real = new Authenticator({ oidc: { issuer, audience: 'lcm', keys: async () => (lookups++, publicKeyOf()) } });
+    const token = await new SignJWT({ scope: 'read' }).setProtectedHeader({ alg: 'RS256' }).setSubject('bob').setIssuer(issuer).setAudience('lcm').setExpirationTime(exp).sign(privateKey);
+    expect(await real.credential(`Bearer ${token}`)).toEqual({ identity: { subject: 'bob', kind: 'oidc', scopes: [Scope.READ] }, expiresAt: exp * 1000 });
+    await real.credential(`Bearer ${token}`);
+    await real.credential(`Bearer ${token}`);
+    expect(lookups).toBe(1);
+  });
+
+  it('API keys: a revocation on this replica is seen at once, one on another replica within the key cache', async () => {
+    const store = new MemoryStorage();
+    const here = new ApiKeyStore(store, 200);
+    const elsewhere = new ApiKeyStore(store, 200);
+    const { key, record } = await here.create('partner', [Scope.READ]);
+    await here.verify(key);
+    await elsewhere.verify(key);
+    await here.revoke(record.id);
+    expect(await code(here.verify(key))).toBe('UNAUTHENTICATED');
+    expect(await code(elsewhere.verify(key))).toBe('OK'); // cached, for at most the cache interval
+    await new Promise((r) => setTimeout(r, 250));
+    expect(await code(elsewhere.verify(key))).toBe('UNAUTHENTICATED');
   });
 });

@@ -32,9 +32,18 @@ export interface Credential {
   expiresAt?: number;
 }
 
+/** How long a verified OIDC token is trusted without checking it again (the API key store has its own cache). */
+const OIDC_CACHE_MS = 5_000;
+
 export class Authenticator {
   private readonly adminDigest: Buffer | undefined;
   private readonly jwks: JWTVerifyGetKey | undefined;
+  /**
+   * Verified OIDC tokens for `OIDC_CACHE_MS` (never past their `exp`): a WebSocket connection checks
+   * its credential before every operation and subscription event, and a signature check each time
+   * would cost more than the operation's own work.
+   */
+  private readonly oidcCache = new Map<string, { credential: Credential; until: number }>();
 
   constructor(private readonly options: AuthenticatorOptions) {
     this.adminDigest = options.adminToken ? digest(options.adminToken) : undefined;
@@ -68,7 +77,13 @@ export class Authenticator {
       return { identity: await this.options.apiKeys.verify(token) };
     }
     if (token.split('.').length === 3 && this.jwks && this.options.oidc) {
-      return this.verifyJwt(token, this.options.oidc, this.jwks);
+      const now = Date.now();
+      const hit = this.oidcCache.get(token);
+      if (hit && hit.until > now) return hit.credential;
+      const credential = await this.verifyJwt(token, this.options.oidc, this.jwks);
+      if (this.oidcCache.size > 10_000) this.oidcCache.clear();
+      this.oidcCache.set(token, { credential, until: Math.min(now + OIDC_CACHE_MS, credential.expiresAt ?? Infinity) });
+      return credential;
     }
     throw unauthenticated('unknown bearer token');
   }
