@@ -119,40 +119,69 @@ export function prefersHtml(accept: string | undefined): boolean {
   return html > json;
 }
 
+/** How much of an over-limit body is read and thrown away before the 413 is sent. */
+const DRAIN_BYTES = 1024 * 1024;
+const DRAIN_MS = 2_000;
+
 /**
  * Reads the request body up to `limit` bytes. Over the limit (declared by `content-length`, or
- * counted while a chunked body arrives) it rejects with a 413 that closes the connection, and reads
- * on without keeping anything: cutting the socket while the client still sends would reset the
- * connection (RST) before the client reads the 413. Once the answer is written the server closes the
- * connection (`connection: close`), which ends the reading.
+ * counted while a chunked body arrives) it rejects with a 413 that closes the connection. Cutting the
+ * socket while the client still sends resets the connection (RST), and the client never reads the
+ * answer; so the rest of the body is first read and thrown away — up to `DRAIN_BYTES` more, for at
+ * most `DRAIN_MS` — and the 413 is sent once the body ended or that budget ran out. Nothing of an
+ * over-limit body is kept.
  */
 export function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const tooLarge = () => new HttpRequestError(413, `request body larger than ${limit} bytes`, { connection: 'close' });
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limit) {
-      reject(tooLarge());
-      req.resume();
-      return;
-    }
     let chunks: Buffer[] = [];
     let size = 0;
-    let over = false;
-    req.on('data', (chunk: Buffer) => {
-      if (over) return;
+    let drainUntil: number | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const refuse = () => {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      req.off('data', onData);
+      req.resume();
+      reject(tooLarge());
+    };
+    const startDraining = (budget: number) => {
+      chunks = [];
+      drainUntil = budget;
+      timer = setTimeout(refuse, DRAIN_MS);
+    };
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
+      if (drainUntil !== undefined) {
+        if (size > drainUntil) refuse();
+        return;
+      }
       if (size > limit) {
-        over = true;
-        chunks = [];
-        reject(tooLarge());
+        startDraining(size + DRAIN_BYTES);
         return;
       }
       chunks.push(chunk);
-    });
+    };
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      if (declared > limit + DRAIN_BYTES) {
+        refuse();
+        return;
+      }
+      startDraining(declared);
+    }
+    req.on('data', onData);
     req.on('end', () => {
-      if (!over) resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'));
+      if (drainUntil !== undefined) {
+        if (timer) refuse();
+        return;
+      }
+      resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'));
     });
-    req.on('error', reject);
+    req.on('error', (error) => {
+      if (timer) clearTimeout(timer);
+      reject(error);
+    });
   });
 }
 

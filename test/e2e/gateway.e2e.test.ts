@@ -187,9 +187,13 @@ for (const storage of ['memory', 'mongodb'] as const) {
       const aliases = Array.from({ length: 40 }, (_, i) => `a${i}: sessions { totalCount }`).join(' ');
       const many = await gql(e.publicUrl, ADMIN, `{ ${aliases} }`);
       expect(many.errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_LIMIT_EXCEEDED', limit: 'aliases' });
-      const tokens = `{ ${Array.from({ length: 6000 }, () => '__typename').join(' ')} }`;
-      const big = await gql(e.publicUrl, ADMIN, tokens);
-      expect(big.errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_LIMIT_EXCEEDED', limit: 'tokens' });
+      const tokens = `{ ${Array.from({ length: 6000 }, () => 'a').join(' ')} }`;
+      const manyTokens = await gql(e.publicUrl, ADMIN, tokens);
+      expect(manyTokens.errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_LIMIT_EXCEEDED', limit: 'tokens' });
+      // Comments and whitespace are not tokens; they count by the document's size.
+      const padded = `# ${'x'.repeat(70_000)}\n{ __typename }`;
+      const big = await gql(e.publicUrl, ADMIN, padded);
+      expect(big.errors?.[0]?.extensions).toMatchObject({ code: 'QUERY_LIMIT_EXCEEDED', limit: 'queryBytes' });
     });
 
     it('serves automatic persisted queries, refuses CSRF-prone requests and exports metrics', async () => {
