@@ -107,6 +107,9 @@ export async function createGateway(options: GatewayOptions): Promise<RunningGat
   const graceMs = options.shutdownGraceMs ?? 5000;
   const retryAfter = String(Math.max(1, Math.ceil(graceMs / 1000)));
   let stopping = false;
+  // The request scope (`currentRequestId()`) is for `formatError` hooks: without one, no request
+  // pays for AsyncLocalStorage (Node 20 propagates it through every promise of the request).
+  const scoped = endpointOptions.some((e) => e.formatError !== undefined);
   /** Requests being answered (GraphQL, routes, browser pages): a stop lets them finish. */
   const inflight = new Set<http.ServerResponse>();
   let drained: (() => void) | undefined;
@@ -119,8 +122,7 @@ export async function createGateway(options: GatewayOptions): Promise<RunningGat
       if (inflight.size === 0) drained?.();
     };
     res.once('close', done);
-    requestScope
-      .run({ requestId: res.getHeader(REQUEST_ID_HEADER) as string }, work)
+    (scoped ? requestScope.run({ requestId: res.getHeader(REQUEST_ID_HEADER) as string }, work) : work())
       .catch(onError)
       .finally(done);
   };
@@ -267,7 +269,8 @@ const requestScope = new AsyncLocalStorage<{ requestId: string }>();
 
 /**
  * The correlation id of the HTTP request being answered (its `x-request-id`), for error masking and
- * logs; undefined outside a request (WebSocket messages, subscription events).
+ * logs, within a request to an endpoint with a `formatError` hook; undefined elsewhere (WebSocket messages,
+ * subscription events).
  */
 export function currentRequestId(): string | undefined {
   return requestScope.getStore()?.requestId;
