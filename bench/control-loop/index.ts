@@ -26,7 +26,7 @@ export const bench: Bench = {
       latencySamples: number(flags['latency-samples'], quick ? 3 : 20),
       pollingSamples: number(flags['polling-samples'], quick ? 4 : 20),
       resyncSeconds: number(flags.resync, quick ? 3 : 30),
-      burst: { embedded: burst, 'etcd+ferretdb': number(flags['burst-etcd'], quick ? 10 : Math.min(burst, 50)) },
+      burst: { embedded: burst, 'etcd+ferretdb': number(flags['burst-etcd'], quick ? 10 : Math.min(burst, 30)) },
       burstTimeoutMs: number(flags['burst-timeout'], quick ? 60 : 600) * 1000,
     });
     return { name: 'control-loop', tables: tables(raw), raw };
