@@ -105,6 +105,7 @@ export function buildProgram(): Command {
     .option('--username <name>', 'CML simulator: accepted username (default admin)')
     .option('--password <password>', 'CML simulator: accepted password (default admin)')
     .option('--sink <url>', 'LDS / grading simulators: where CloudEvents are delivered')
+    .option('--sink-token <token>', 'LDS / grading simulators: bearer token sent to the sink (default: LCM_EVENTS_TOKEN, else derived from the internal secret)')
     .action((name: string, opts: RoleOptions) => runRole(`../simulators/${name}/main.ts`, opts));
 
   // The operator CLI (`lcm definitions|sessions|workers|reports|keys …`): talks to a running gateway.

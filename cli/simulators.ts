@@ -26,6 +26,8 @@ export async function startCmlSimulatorsOnEc2(options: {
   /** The 127.B.0.0/16 block of the instances' addresses (default: a random free one). */
   addressBlock?: number;
   sinkUrl?: string;
+  /** Bearer token the sink requires (the lablet-controller's events token). */
+  sinkToken?: string;
 }): Promise<SimulatorFleet> {
   const cmlPort = options.cmlPort ?? env().LCM_SIM_CML_PORT;
   const ec2 = await startEc2Simulator({
@@ -38,8 +40,9 @@ export async function startCmlSimulatorsOnEc2(options: {
       ...(options.cmlBootMs !== undefined ? { bootMs: options.cmlBootMs } : {}),
     }),
   });
-  const lds = await startLdsSimulator({ logger: options.logger, ...(options.sinkUrl ? { sinkUrl: options.sinkUrl } : {}) });
-  const grading = await startGradingSimulator({ logger: options.logger, ...(options.sinkUrl ? { sinkUrl: options.sinkUrl } : {}) });
+  const sink = { ...(options.sinkUrl ? { sinkUrl: options.sinkUrl } : {}), ...(options.sinkToken ? { sinkToken: options.sinkToken } : {}) };
+  const lds = await startLdsSimulator({ logger: options.logger, ...sink });
+  const grading = await startGradingSimulator({ logger: options.logger, ...sink });
   return {
     ec2,
     lds,

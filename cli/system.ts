@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { resolveEventsToken } from '../core/auth/events-token.ts';
 import { IdentitySigner } from '../core/auth/identity.ts';
 import { readOrCreateLocalSecret } from '../core/auth/local-secret.ts';
 import { openCoordinationStore } from '../core/adapters/coordination/open.ts';
@@ -211,8 +212,10 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         controllers.push(running);
         cleanups.push(() => running.stop());
         if (name === 'lablet-controller' && simulators) {
-          simulators.lds.configure({ sinkUrl: `${running.url}/events` });
-          simulators.grading.configure({ sinkUrl: `${running.url}/events` });
+          // The same token the lablet-controller resolved from this configuration (core/auth/events-token.ts).
+          const sink = { sinkUrl: `${running.url}/events`, sinkToken: resolveEventsToken(config) };
+          simulators.lds.configure(sink);
+          simulators.grading.configure(sink);
         }
       }
     }

@@ -85,6 +85,11 @@ export const EnvSchema = z.object({
   LCM_GRADING_URL: url.optional().describe('lablet-controller: the grading engine'),
   LCM_LAB_BOOT_TIMEOUT_SECONDS: z.coerce.number().min(1).default(600).describe('lablet-controller: how long a lab may take to boot'),
   LCM_GRADING_TIMEOUT_SECONDS: z.coerce.number().min(1).default(1800).describe('lablet-controller: how long a grading may take'),
+  LCM_EVENTS_TOKEN: z
+    .string()
+    .min(16, 'must be at least 16 characters')
+    .optional()
+    .describe('lablet-controller: bearer token every sender to `POST /events` (LDS, the grading engine, their simulators) must present as `Authorization: Bearer <token>` (default: HMAC-SHA256 of the internal secret with `lcm-events`, in hex, so the roles of one installation agree)'),
 
   // --- Simulators (`lcm up`, `lcm sim …`) ------------------------------------------------------------
   LCM_SIM_EC2_BOOT_MS: ms.default(3000).describe('simulated EC2 instance boot time'),

@@ -14,8 +14,13 @@
  * `scan:teardown`: at leadership start, on every resync and on worker changes) enqueues every such
  * session, so one that ended while no lablet-controller led is torn down all the same. The periodic
  * resync re-lists, so a missed event only delays work.
+ *
+ * The sink requires `Authorization: Bearer <events token>` (`LCM_EVENTS_TOKEN`, else derived from the
+ * internal secret: core/auth/events-token.ts): without it anyone reaching the port could post
+ * `grading.session.completed` with any score, or end a student's session.
  */
 import type http from 'node:http';
+import { resolveEventsToken } from '../../core/auth/events-token.ts';
 import { LabletSessionStatus as S } from '../../core/domain/enums.ts';
 import { cloudEventsHandler } from '../../core/events/cloudevents-http.ts';
 import { Controller, type InformerSource, type ReconcileContext, type ReconcileResult } from '../../core/runtime/index.ts';
@@ -46,6 +51,11 @@ export interface LabletControllerOptions extends Partial<Omit<Settings, 'bootTim
   seenEventsTtlSeconds?: number;
   /** Least time between two teardown scans (worker changes come in bursts). Default 1 s. */
   teardownScanMinIntervalMs?: number;
+  /**
+   * The bearer token `POST /events` requires (default: `LCM_EVENTS_TOKEN`, else derived from the
+   * internal secret, see core/auth/events-token.ts).
+   */
+  eventsToken?: string;
 }
 
 /** An object that is listed on every resync and never announced by a watch: a periodic key. */
@@ -63,6 +73,8 @@ export const DEFAULT_SETTINGS: Omit<Settings, 'bootTimeoutMs' | 'gradingTimeoutM
 
 export function createLabletController(options: LabletControllerOptions = {}): ControllerFactory {
   return async (deps) => {
+    // First: it may read or create `.lcm/internal-secret`, and fails before anything is opened.
+    const eventsToken = options.eventsToken ?? resolveEventsToken(deps.config);
     const settings: Settings = {
       bootTimeoutMs: deps.config.LCM_LAB_BOOT_TIMEOUT_SECONDS * 1000,
       gradingTimeoutMs: deps.config.LCM_GRADING_TIMEOUT_SECONDS * 1000,
@@ -110,6 +122,7 @@ export function createLabletController(options: LabletControllerOptions = {}): C
       wake: (id) => controller.enqueue(id),
     });
     const sink = cloudEventsHandler({
+      bearerToken: eventsToken,
       onEvent: (event) => events.handle(event),
       onError: (err, event) => deps.logger.warn({ err, type: event.type, id: event.id }, 'event could not be processed'),
     });

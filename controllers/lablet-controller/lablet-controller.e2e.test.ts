@@ -39,6 +39,9 @@ interface CmlLabView {
   state: string;
 }
 
+/** What the controller requires on `POST /events` (from its configuration) and the simulators send. */
+const EVENTS_TOKEN = 'lablet-e2e-events-token-0123456789';
+
 const OPTIONS: LabletControllerOptions = {
   pollMs: 10,
   gradingPollMs: 100,
@@ -69,10 +72,11 @@ describe('lablet-controller against the system', () => {
 
   /** Start a lablet-controller whose events LDS and the grading engine send to. */
   const startLablet = async (env: Record<string, string> = {}, options: LabletControllerOptions = OPTIONS): Promise<RunningController> => {
-    const c = await startController('lablet-controller', createLabletController(options), await h.deps('lablet-controller', env), { port: 0 });
+    const c = await startController('lablet-controller', createLabletController(options), await h.deps('lablet-controller', { LCM_EVENTS_TOKEN: EVENTS_TOKEN, ...env }), { port: 0 });
     controllers.push(c);
-    h.system.simulators?.lds.configure({ sinkUrl: `${c.url}/events` });
-    h.system.simulators?.grading.configure({ sinkUrl: `${c.url}/events` });
+    const sink = { sinkUrl: `${c.url}/events`, sinkToken: EVENTS_TOKEN };
+    h.system.simulators?.lds.configure(sink);
+    h.system.simulators?.grading.configure(sink);
     return c;
   };
   const stopLablet = async (c: RunningController) => {
@@ -232,8 +236,12 @@ describe('lablet-controller against the system', () => {
 
   it('CloudEvents: bad ones get a clear 4xx, a duplicate has no second effect, one for a session past that point changes nothing', async () => {
     const c = controllers[0] as RunningController;
-    const post = (body: unknown, headers: Record<string, string> = { 'content-type': 'application/cloudevents+json' }) =>
-      fetch(`${c.url}/events`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    const post = (body: unknown, headers: Record<string, string> = { 'content-type': 'application/cloudevents+json' }, authorization: string | null = `Bearer ${EVENTS_TOKEN}`) =>
+      fetch(`${c.url}/events`, {
+        method: 'POST',
+        headers: { ...headers, ...(authorization === null ? {} : { authorization }) },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
     const event = (id: string, type: string, data: unknown) => ({ specversion: '1.0', id, source: 'lds', type, time: new Date().toISOString(), data });
     const garbage = await post('{not json');
     expect(garbage.status).toBe(400);
@@ -248,12 +256,34 @@ describe('lablet-controller against the system', () => {
     expect((await post(event('e-3', 'lds.session.started', started('ses_doesnotexist', 'l-1')))).status).toBe(404);
     expect((await fetch(`${c.url}/events`)).status).toBe(405);
 
-    // A READY session started twice by the same event: one move.
     const worker = await cmlWorker('w-events');
     const def = await createDefinition(h, 'lab-events');
     const id = await placed(def, worker.id);
     const s = await until(id, 'READY');
     const ldsId = s.userSession?.externalId as string;
+
+    // Forged events (no token, a wrong one): 401 before anything is read, and nothing changes — no
+    // start, no score report published for a grading that never ran.
+    const view = async () => (await data<{ session: { revision: number; status: string; scoreReport: { id: string } | null } }>(h.internalUrl, h.token, `query($id: ID!) { session(id: $id) { revision status scoreReport { id } } }`, { id })).session;
+    const before = await view();
+    expect(before).toMatchObject({ status: 'READY', scoreReport: null });
+    const forgedStart = event(`dup-${id}`, 'lds.session.started', started(id, ldsId));
+    const now = new Date().toISOString();
+    const forgedGrade = event(`forged-grade-${id}`, 'grading.session.completed', {
+      gradingSessionId: 'g-forged', partId: 'lab-events', labletSessionId: id, podId: null, status: 'locked',
+      scoreReport: { score: 100, maxScore: 100, cutScore: 70, passed: true, sections: [{ name: 'all', score: 100, maxScore: 100, weight: 1 }], gradedAt: now, submittedAt: now },
+    });
+    for (const forged of [forgedStart, forgedGrade]) {
+      for (const authorization of [null, 'Bearer not-the-events-token-0123456789', `Basic ${Buffer.from(`lds:${EVENTS_TOKEN}`).toString('base64')}`]) {
+        const res = await post(forged, undefined, authorization);
+        expect(res.status, `${forged.type} with ${authorization}`).toBe(401);
+        expect(((await res.json()) as { error: { code: string } }).error.code).toBe('UNAUTHENTICATED');
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await view()).toEqual(before);
+    // A READY session started twice by the same event: one move. (Its id is the forged start's: a
+    // refused event is not remembered as processed, so the genuine one still counts.)
     const once = event(`dup-${id}`, 'lds.session.started', started(id, ldsId));
     const answers = await Promise.all([post(once), post(once)]);
     expect(answers.map((r) => r.status)).toEqual([202, 202]);

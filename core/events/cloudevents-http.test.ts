@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { listen, type RunningServer } from '../ops/ops-server.ts';
 import { invalidTransition, notFound } from '../errors.ts';
 import type { CloudEvent } from './cloudevent.ts';
-import { cloudEventsHandler, parseCloudEventMessage, type CloudEventMode } from './cloudevents-http.ts';
+import { bearerTokenMatches, cloudEventsHandler, parseCloudEventMessage, type CloudEventMode } from './cloudevents-http.ts';
 
 const wireEvent = () =>
   new WireEvent({
@@ -99,6 +99,79 @@ describe('cloudEventsHandler over HTTP', () => {
     const res = await post({ 'content-type': 'application/cloudevents+json' }, huge);
     expect(res.status).toBe(413);
     expect(res.body.error?.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+});
+
+describe('cloudEventsHandler with a bearer token', () => {
+  const TOKEN = 'events-token-0123456789abcdef';
+  let server: RunningServer;
+  const received: CloudEvent[] = [];
+
+  beforeAll(async () => {
+    const handler = cloudEventsHandler({ bearerToken: TOKEN, onEvent: (event) => void received.push(event) });
+    server = await listen(http.createServer((req, res) => void handler(req, res)), 0);
+  });
+  afterAll(() => server.close());
+  beforeEach(() => {
+    received.length = 0;
+  });
+
+  const message = () => HTTP.structured(wireEvent());
+  const post = async (authorization: string | undefined, body = message().body as string) => {
+    const headers: Record<string, string> = { 'content-type': 'application/cloudevents+json' };
+    if (authorization !== undefined) headers.authorization = authorization;
+    const res = await fetch(server.url, { method: 'POST', headers, body });
+    return { status: res.status, challenge: res.headers.get('www-authenticate'), body: (await res.json()) as { id?: string; error?: { code: string; message: string } } };
+  };
+
+  it('refuses a request without the token (none, wrong, another scheme, a prefix) with 401 UNAUTHENTICATED, and processes nothing', async () => {
+    for (const authorization of [undefined, '', 'Bearer ', 'Bearer wrong-token-0123456789abcdef', `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`, `Bearer ${TOKEN.slice(0, -1)}`, `Bearer ${TOKEN}x`, TOKEN]) {
+      const res = await post(authorization);
+      expect(res.status, String(authorization)).toBe(401);
+      expect(res.challenge).toMatch(/^Bearer/);
+      expect(res.body.error?.code).toBe('UNAUTHENTICATED');
+      expect(res.body.error?.message).toMatch(/bearer token/);
+    }
+    expect(received).toEqual([]);
+  });
+
+  it('answers 401 before reading the body: a body that is not JSON is not parsed (no 400)', async () => {
+    expect((await post(undefined, '{not json')).status).toBe(401);
+    expect((await post(`Bearer ${TOKEN}`, '{not json')).status).toBe(400);
+  });
+
+  it('answers 401 while the body is still being sent', async () => {
+    const url = new URL(server.url);
+    const req = http.request({ host: url.hostname, port: url.port, method: 'POST', headers: { 'content-type': 'application/cloudevents+json', 'transfer-encoding': 'chunked' } });
+    const status = new Promise<number | undefined>((resolve, reject) => {
+      req.once('response', (res) => {
+        res.resume();
+        resolve(res.statusCode);
+      });
+      req.once('error', reject);
+    });
+    req.write('{"specversion":"1.0",'); // …and never the rest
+    try {
+      expect(await status).toBe(401);
+    } finally {
+      req.destroy();
+    }
+    expect(received).toEqual([]);
+  });
+
+  it('accepts the event with the right token (scheme case-insensitive)', async () => {
+    expect(await post(`Bearer ${TOKEN}`)).toMatchObject({ status: 202, body: { id: 'evt-1' } });
+    expect((await post(`bearer ${TOKEN}`)).status).toBe(202);
+    expect(received.map((e) => e.id)).toEqual(['evt-1', 'evt-1']);
+  });
+
+  it('bearerTokenMatches compares the whole token', () => {
+    expect(bearerTokenMatches(`Bearer ${TOKEN}`, TOKEN)).toBe(true);
+    expect(bearerTokenMatches([`Bearer ${TOKEN}`], TOKEN)).toBe(true);
+    expect(bearerTokenMatches(`Bearer ${TOKEN} `, TOKEN)).toBe(true);
+    expect(bearerTokenMatches(`Bearer ${TOKEN} more`, TOKEN)).toBe(false);
+    expect(bearerTokenMatches(undefined, TOKEN)).toBe(false);
+    expect(bearerTokenMatches('Bearer', '')).toBe(false);
   });
 });
 

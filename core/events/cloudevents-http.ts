@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
 import { ErrorCode, HttpErrorCode, isLcmError } from '../errors.ts';
 import type { CloudEvent } from './cloudevent.ts';
@@ -13,6 +14,10 @@ import type { CloudEvent } from './cloudevent.ts';
  * `cloudevents` package's deserializer silently invents a missing `id` or `time`, so it is used to
  * send events, not to judge incoming ones.) Bad input is a `CloudEventRequestError` with an HTTP status
  * (400, 413 or 415) and a message naming the problem. Batched mode is refused (415).
+ *
+ * The handler can require a bearer token (`Authorization: Bearer <token>`): a request without the
+ * right one is answered 401 `UNAUTHENTICATED` before its body is read, so nothing it carries is parsed
+ * or processed.
  */
 
 export type CloudEventMode = 'binary' | 'structured';
@@ -195,6 +200,11 @@ export async function readCloudEvent(req: http.IncomingMessage, maxBodyBytes = 1
 
 export interface CloudEventsHandlerOptions {
   /**
+   * The bearer token senders must present (`Authorization: Bearer <token>`); absent = no check (for
+   * receivers that are not reachable by others, e.g. test sinks). Compared in constant time.
+   */
+  bearerToken?: string;
+  /**
    * Called with every valid event. Resolve to accept it (202). Throw an `LcmError` to refuse it with a
    * 4xx the sender will not retry (BAD_USER_INPUT 400, NOT_FOUND 404, CONFLICT / INVALID_TRANSITION
    * 409, UNAUTHENTICATED 401, FORBIDDEN 403); anything else answers 500, which a sender retries.
@@ -220,15 +230,42 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown, heade
   res.end(payload);
 }
 
+const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
+
+/**
+ * Whether `authorization` (the header's value) is `Bearer <expected>`. The tokens are compared as
+ * SHA-256 digests with `timingSafeEqual`: equal lengths whatever was sent, and no early exit that
+ * would let a sender learn the token a character at a time from response times.
+ */
+export function bearerTokenMatches(authorization: string | string[] | undefined, expected: string): boolean {
+  const header = Array.isArray(authorization) ? authorization[0] : authorization;
+  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header ?? '');
+  // Always compare, so a missing or malformed header takes as long as a wrong token.
+  const same = timingSafeEqual(digest(match?.[1] ?? ''), digest(expected));
+  return match !== null && same;
+}
+
 /**
  * A request listener for a CloudEvents endpoint: POST only, one event per request, in either mode.
- * Answers 202 `{ "id": ... }` when accepted and `{ "error": { "code", "message" } }` otherwise.
+ * Answers 202 `{ "id": ... }` when accepted and `{ "error": { "code", "message" } }` otherwise (401
+ * `UNAUTHENTICATED` when `bearerToken` is set and the request does not carry it).
  */
 export function cloudEventsHandler(options: CloudEventsHandlerOptions): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> {
   return async (req, res) => {
     if (req.method !== 'POST') {
       req.resume();
       sendJson(res, 405, { error: { code: CloudEventErrorCode.METHOD_NOT_ALLOWED, message: 'CloudEvents are POSTed' } }, { allow: 'POST' });
+      return;
+    }
+    if (options.bearerToken !== undefined && !bearerTokenMatches(req.headers.authorization, options.bearerToken)) {
+      // Refused before the body is read: nothing of it is parsed or processed. `connection: close`
+      // keeps an unauthenticated sender from streaming a large body into this server's keep-alive.
+      sendJson(
+        res,
+        401,
+        { error: { code: ErrorCode.UNAUTHENTICATED, message: 'a valid bearer token is required (Authorization: Bearer <LCM_EVENTS_TOKEN>)' } },
+        { 'www-authenticate': 'Bearer realm="lcm-events"', connection: 'close' },
+      );
       return;
     }
     let received: ReceivedCloudEvent;

@@ -24,6 +24,8 @@ export interface GradingSimulatorOptions {
   host?: string;
   /** Where CloudEvents go (changeable later); absent = nowhere. */
   sinkUrl?: string | null;
+  /** Bearer token sent with every event (`Authorization: Bearer <token>`; the lablet-controller requires its `LCM_EVENTS_TOKEN`). */
+  sinkToken?: string | null;
   mode?: DeliveryMode;
   retry?: Partial<RetryPolicy>;
   attemptTimeoutMs?: number;
@@ -73,6 +75,8 @@ export interface GradingConfig extends GradingTimings, GradingPolicy {
   rulesets: Record<string, Ruleset>;
   defaultRuleset: Ruleset;
   sinkUrl: string | null;
+  /** Whether a sink token is set (the token is never shown). */
+  sinkTokenSet: boolean;
   mode: DeliveryMode;
   retry: RetryPolicy;
   attemptTimeoutMs: number;

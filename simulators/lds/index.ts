@@ -23,6 +23,8 @@ export interface LdsSimulatorOptions {
   host?: string;
   /** Where CloudEvents go (changeable later); absent = nowhere. */
   sinkUrl?: string | null;
+  /** Bearer token sent with every event (`Authorization: Bearer <token>`; the lablet-controller requires its `LCM_EVENTS_TOKEN`). */
+  sinkToken?: string | null;
   mode?: DeliveryMode;
   retry?: Partial<RetryPolicy>;
   attemptTimeoutMs?: number;
@@ -54,6 +56,8 @@ export interface LdsFaults {
 
 export interface LdsConfig extends LdsTimings {
   sinkUrl: string | null;
+  /** Whether a sink token is set (the token is never shown). */
+  sinkTokenSet: boolean;
   mode: DeliveryMode;
   retry: RetryPolicy;
   attemptTimeoutMs: number;
@@ -79,7 +83,7 @@ export interface LdsSimulator {
   setFaults(patch: Partial<LdsFaults>): LdsFaults;
   /** Current configuration (a copy). */
   readonly config: LdsConfig;
-  /** Merge configuration (timings, sink URL, mode, retry); returns the current one. */
+  /** Merge configuration (timings, sink URL and token, mode, retry); returns the current one. */
   configure(patch: LdsConfigPatch): LdsConfig;
   /** The session store: drive the simulated student programmatically (`start`, `finish`, ...). */
   readonly sessions: LdsSessions;

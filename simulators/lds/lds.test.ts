@@ -255,6 +255,22 @@ describe('LDS simulator', () => {
     }
   });
 
+  it('the sink token can be set at run time; the state shows whether one is set, never the token', async () => {
+    const TOKEN = 'lds-sink-token-0123456789abcdef';
+    try {
+      const res = await request('POST', `${sim.url}/_sim/config`, { sinkToken: TOKEN });
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ sinkTokenSet: true });
+      const state = await request('GET', `${sim.url}/_sim/state`);
+      expect(state.body.config.sinkTokenSet).toBe(true);
+      expect(state.body.delivery.sinkTokenSet).toBe(true);
+      expect(JSON.stringify(state.body)).not.toContain(TOKEN);
+      expect((await request('POST', `${sim.url}/_sim/config`, { sinkToken: 'has a space' })).status).toBe(400);
+    } finally {
+      expect((await request('POST', `${sim.url}/_sim/config`, { sinkToken: null })).body.sinkTokenSet).toBe(false);
+    }
+  });
+
   it('answers bad requests with 400 and a JSON error naming every problem', async () => {
     const missing = await request('POST', `${sim.url}/reservations/v3/lab_session`, { origin: 'x' });
     expect(missing.status).toBe(400);

@@ -8,20 +8,21 @@ import { startLdsSimulator } from './index.ts';
 /** Default port of `lcm sim lds` when `--port` is not given. */
 export const LDS_SIM_DEFAULT_PORT = 4110;
 
-/** `lcm sim lds [--port N] [--host H] [--sink URL]`: the LDS simulator alone. */
+/** `lcm sim lds [--port N] [--host H] [--sink URL] [--sink-token TOKEN]`: the LDS simulator alone. */
 export async function run(options: RoleOptions): Promise<Stoppable> {
-  const { port, host, sinkUrl } = simulatorRoleOptions(options, LDS_SIM_DEFAULT_PORT);
+  const { port, host, sinkUrl, sinkToken } = simulatorRoleOptions(options, LDS_SIM_DEFAULT_PORT);
   const sim = await startLdsSimulator({
     port,
     host,
     sinkUrl,
+    sinkToken,
     logger: createLogger('sim-lds', env().LCM_LOG_LEVEL),
     registry: createMetricsRegistry(true, { role: 'sim-lds' }),
   });
   return {
     banner: [
       `LDS simulator on ${sim.url} (Reservations API v3 under /reservations/v3, facade under /sessions)`,
-      `CloudEvents sink: ${sinkUrl ?? 'none (set one with POST /_sim/config {"sinkUrl": ...})'}`,
+      `CloudEvents sink: ${sinkUrl ? `${sinkUrl} (with a bearer token)` : 'none (set one with POST /_sim/config {"sinkUrl": ..., "sinkToken": ...})'}`,
     ],
     stop: () => sim.close(),
   };

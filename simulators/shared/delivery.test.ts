@@ -98,11 +98,46 @@ describe('CloudEventDelivery', () => {
     await delivery.idle();
   });
 
+  it('sends the sink token as a bearer token; a sink refusing it (401) dead-letters at once, and a redelivery with the right one succeeds', async () => {
+    const TOKEN = 'sink-token-0123456789abcdef';
+    const got: CloudEvent[] = [];
+    const authorizations: Array<string | undefined> = [];
+    const handler = cloudEventsHandler({ bearerToken: TOKEN, onEvent: (e) => void got.push(e) });
+    const server = await listen(
+      http.createServer((req, res) => {
+        authorizations.push(req.headers.authorization);
+        void handler(req, res);
+      }),
+      0,
+    );
+    cleanups.push(() => server.close());
+    const delivery = new CloudEventDelivery({ sinkUrl: server.url, sinkToken: 'wrong-token-0123456789abcdef', retry: { initialDelayMs: 1 } });
+    cleanups.push(() => delivery.close());
+    expect(delivery.snapshot().sinkTokenSet).toBe(true);
+    delivery.enqueue(event('S'));
+    await delivery.idle();
+    expect(delivery.snapshot().deadLetters[0]).toMatchObject({ attempts: 1, lastStatus: 401 });
+    expect(got).toEqual([]);
+    delivery.setSinkToken(TOKEN);
+    expect(delivery.redeliverDeadLetters()).toBe(1);
+    await delivery.idle();
+    expect(got).toHaveLength(1);
+    expect(authorizations).toEqual(['Bearer wrong-token-0123456789abcdef', `Bearer ${TOKEN}`]);
+    // No token: no header at all.
+    delivery.setSinkToken(null);
+    delivery.enqueue(event('T'));
+    await delivery.idle();
+    expect(authorizations[2]).toBeUndefined();
+    expect(JSON.stringify(delivery.snapshot())).not.toContain(TOKEN);
+  });
+
   it('rejects bad settings with a message naming them', () => {
     expect(() => new CloudEventDelivery({ sinkUrl: 'mailto:x@y' })).toThrow(/must use http or https/);
     const delivery = new CloudEventDelivery();
     expect(() => delivery.setRetry({ maxAttempts: 0 })).toThrow(/retry.maxAttempts/);
     expect(() => delivery.setMode('batch' as never)).toThrow(/mode must be "binary" or "structured"/);
     expect(() => delivery.setSinkDown(-1)).toThrow(/sinkDown/);
+    expect(() => delivery.setSinkToken('two words')).toThrow(/sink token/);
+    expect(() => new CloudEventDelivery({ sinkToken: 'line\nbreak' })).toThrow(/sink token/);
   });
 });

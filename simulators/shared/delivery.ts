@@ -12,7 +12,10 @@ import { silentLogger, type Logger } from '../../core/logging.ts';
  * - A failed attempt is retried with exponential backoff when it may succeed later (connection error,
  *   timeout, 5xx, 408, 429; `Retry-After` is honoured up to `maxDelayMs`), up to `maxAttempts`.
  *   Any other 4xx is final. Final failures go to a bounded dead-letter list, which can be redelivered.
- * - The sink URL, the mode and the retry policy can change at run time; the next attempt uses them.
+ * - With a sink token, every attempt carries `Authorization: Bearer <token>` (what the
+ *   lablet-controller's sink requires); a 401 is final like any other 4xx.
+ * - The sink URL and token, the mode and the retry policy can change at run time; the next attempt
+ *   uses them.
  */
 
 export type DeliveryMode = 'binary' | 'structured';
@@ -38,6 +41,8 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
 export interface DeliveryOptions {
   /** Where events go; `null`/absent = nowhere (events are dead-lettered with reason "no sink configured"). */
   sinkUrl?: string | null;
+  /** Bearer token sent to the sink (`Authorization: Bearer <token>`); `null`/absent = no header. */
+  sinkToken?: string | null;
   mode?: DeliveryMode;
   retry?: Partial<RetryPolicy>;
   /** Timeout of one HTTP attempt. */
@@ -82,6 +87,8 @@ export interface DeadLetter {
 
 export interface DeliverySnapshot {
   sinkUrl: string | null;
+  /** Whether a sink token is set (the token itself is never shown). */
+  sinkTokenSet: boolean;
   mode: DeliveryMode;
   retry: RetryPolicy;
   attemptTimeoutMs: number;
@@ -119,6 +126,12 @@ export function checkSinkUrl(url: string): string {
   return url;
 }
 
+/** Validate a sink token (sent in an HTTP header); throws a TypeError naming the problem. */
+export function checkSinkToken(token: string): string {
+  if (token.length === 0 || !/^[\x21-\x7e]+$/.test(token)) throw new TypeError('sink token must be non-empty printable ASCII without spaces');
+  return token;
+}
+
 /** Validate a retry policy; throws a TypeError naming the bad field. */
 export function checkRetryPolicy(policy: RetryPolicy): RetryPolicy {
   if (!Number.isInteger(policy.maxAttempts) || policy.maxAttempts < 1) throw new TypeError('retry.maxAttempts must be an integer ≥ 1');
@@ -147,6 +160,7 @@ function parseRetryAfter(value: string | null): number | undefined {
 
 export class CloudEventDelivery {
   private sink: string | null;
+  private token: string | null;
   private deliveryMode: DeliveryMode;
   private policy: RetryPolicy;
   private timeoutMs: number;
@@ -168,6 +182,7 @@ export class CloudEventDelivery {
 
   constructor(options: DeliveryOptions = {}) {
     this.sink = options.sinkUrl ? checkSinkUrl(options.sinkUrl) : null;
+    this.token = options.sinkToken ? checkSinkToken(options.sinkToken) : null;
     this.deliveryMode = options.mode ?? 'binary';
     this.policy = checkRetryPolicy({ ...DEFAULT_RETRY_POLICY, ...options.retry });
     this.timeoutMs = options.attemptTimeoutMs ?? 5_000;
@@ -183,6 +198,15 @@ export class CloudEventDelivery {
   /** Change the sink; `null` stops delivery (new events are dead-lettered). */
   setSinkUrl(url: string | null): void {
     this.sink = url === null ? null : checkSinkUrl(url);
+  }
+
+  /** Whether attempts carry a bearer token (the token itself is not readable back). */
+  get hasSinkToken(): boolean {
+    return this.token !== null;
+  }
+  /** Change the bearer token sent to the sink; `null` sends none. */
+  setSinkToken(token: string | null): void {
+    this.token = token === null ? null : checkSinkToken(token);
   }
 
   get mode(): DeliveryMode {
@@ -269,6 +293,7 @@ export class CloudEventDelivery {
   snapshot(): DeliverySnapshot {
     return {
       sinkUrl: this.sink,
+      sinkTokenSet: this.token !== null,
       mode: this.deliveryMode,
       retry: this.retry,
       attemptTimeoutMs: this.timeoutMs,
@@ -345,6 +370,7 @@ export class CloudEventDelivery {
     const message = this.deliveryMode === 'binary' ? HTTP.binary(wire) : HTTP.structured(wire);
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(message.headers)) if (value !== undefined) headers[name] = String(value);
+    if (this.token !== null) headers.authorization = `Bearer ${this.token}`;
     const body = typeof message.body === 'string' ? message.body : JSON.stringify(message.body ?? null);
     try {
       const response = await fetch(sink, {

@@ -3,6 +3,7 @@ import { run as runGrading } from '../grading/main.ts';
 import { run as runLds } from '../lds/main.ts';
 import { startGradingSimulator } from '../grading/index.ts';
 import { startLdsSimulator } from '../lds/index.ts';
+import { simulatorRoleOptions } from './role-options.ts';
 import { createMetricsRegistry } from '../../core/ops/ops-server.ts';
 import { request } from '../../test/support/simulators/http-client.ts';
 import { startTestSink } from '../../test/support/simulators/event-sink.ts';
@@ -20,7 +21,7 @@ describe('lcm sim lds|grading role modules', () => {
       const url = role.banner?.[0]?.match(/http:\/\/[\d.]+:\d+/)?.[0] as string;
       expect(url).toBeDefined();
       expect((await request('GET', `${url}${listPath}`)).body).toEqual({ sessions: [] });
-      expect((await request('GET', `${url}/_sim/state`)).body.config.sinkUrl).toBe(sink.url);
+      expect((await request('GET', `${url}/_sim/state`)).body.config).toMatchObject({ sinkUrl: sink.url, sinkTokenSet: true });
     } finally {
       await role.stop();
       await sink.close();
@@ -44,5 +45,15 @@ describe('lcm sim lds|grading role modules', () => {
 
   it('refuses a bad --sink URL before listening', async () => {
     await expect(runLds({ port: 0, sink: 'not a url' })).rejects.toThrow(/sink URL "not a url" is not a valid URL/);
+    await expect(runGrading({ port: 0, sink: 'http://127.0.0.1:9/events', sinkToken: 'two words' })).rejects.toThrow(/--sink-token/);
+  });
+
+  it('--sink-token is sent to the sink; without it the events token of the configuration; without a sink none', () => {
+    const fallback = () => 'derived-events-token-0123456789';
+    expect(simulatorRoleOptions({ sink: 'http://127.0.0.1:4012/events', sinkToken: 'given-token-0123456789abcdef' }, 1, fallback)).toMatchObject({ sinkToken: 'given-token-0123456789abcdef' });
+    expect(simulatorRoleOptions({ sink: 'http://127.0.0.1:4012/events' }, 1, fallback)).toMatchObject({ sinkUrl: 'http://127.0.0.1:4012/events', sinkToken: 'derived-events-token-0123456789' });
+    expect(simulatorRoleOptions({}, 1, () => {
+      throw new Error('not resolved without a sink');
+    })).toMatchObject({ sinkUrl: null, sinkToken: null });
   });
 });

@@ -19,6 +19,8 @@ const nonNegativeInt = z.number().int().min(0);
 export const deliveryConfigShape = {
   /** Where CloudEvents are POSTed; null = nowhere (events are dead-lettered). */
   sinkUrl: z.string().url().refine((u) => /^https?:/i.test(u), 'must be an http(s) URL').nullable(),
+  /** Bearer token sent with every delivery (`Authorization: Bearer <token>`); null = none. Never shown back. */
+  sinkToken: z.string().regex(/^[\x21-\x7e]+$/, 'must be non-empty printable ASCII without spaces').nullable(),
   mode: z.enum(['binary', 'structured']),
   retry: z
     .object({
@@ -34,6 +36,7 @@ export const deliveryConfigShape = {
 
 export interface DeliveryConfigPatch {
   sinkUrl?: string | null;
+  sinkToken?: string | null;
   mode?: 'binary' | 'structured';
   retry?: { maxAttempts?: number; initialDelayMs?: number; maxDelayMs?: number; multiplier?: number };
   attemptTimeoutMs?: number;
@@ -42,6 +45,7 @@ export interface DeliveryConfigPatch {
 /** Apply the delivery part of a config patch; a bad value is a TypeError naming it. */
 export function applyDeliveryConfig(delivery: CloudEventDelivery, patch: DeliveryConfigPatch): void {
   if (patch.sinkUrl !== undefined) delivery.setSinkUrl(patch.sinkUrl);
+  if (patch.sinkToken !== undefined) delivery.setSinkToken(patch.sinkToken);
   if (patch.mode !== undefined) delivery.setMode(patch.mode);
   if (patch.retry !== undefined) delivery.setRetry(stripUndefined(patch.retry));
   if (patch.attemptTimeoutMs !== undefined) delivery.setAttemptTimeoutMs(patch.attemptTimeoutMs);
@@ -147,6 +151,8 @@ export async function serve(router: JsonRouter, options: ServeOptions): Promise<
 /** Delivery options both event-sending simulators take. */
 export interface EventSimulatorDeliveryOptions {
   sinkUrl?: string | null;
+  /** Bearer token the sink requires (the lablet-controller's `LCM_EVENTS_TOKEN`); absent = none sent. */
+  sinkToken?: string | null;
   mode?: 'binary' | 'structured';
   retry?: DeliveryConfigPatch['retry'];
   attemptTimeoutMs?: number;
@@ -190,6 +196,7 @@ export class EventSimulatorScaffold<F extends EventSimulatorFaults> {
     this.faults = { ...spec.noFaults };
     this.delivery = new CloudEventDelivery({
       sinkUrl: options.sinkUrl ?? null,
+      sinkToken: options.sinkToken ?? null,
       mode: options.mode ?? 'binary',
       retry: options.retry ?? {},
       attemptTimeoutMs: options.attemptTimeoutMs ?? 5_000,
@@ -235,8 +242,15 @@ export class EventSimulatorScaffold<F extends EventSimulatorFaults> {
     applyDeliveryConfig(this.delivery, patch);
   }
 
-  deliveryConfig(): Required<Pick<DeliveryConfigPatch, 'mode' | 'attemptTimeoutMs'>> & { sinkUrl: string | null; retry: CloudEventDelivery['retry'] } {
-    return { sinkUrl: this.delivery.sinkUrl, mode: this.delivery.mode, retry: this.delivery.retry, attemptTimeoutMs: this.delivery.attemptTimeoutMs };
+  /** The delivery settings as the config shows them: whether a sink token is set, never the token. */
+  deliveryConfig(): Required<Pick<DeliveryConfigPatch, 'mode' | 'attemptTimeoutMs'>> & { sinkUrl: string | null; sinkTokenSet: boolean; retry: CloudEventDelivery['retry'] } {
+    return {
+      sinkUrl: this.delivery.sinkUrl,
+      sinkTokenSet: this.delivery.hasSinkToken,
+      mode: this.delivery.mode,
+      retry: this.delivery.retry,
+      attemptTimeoutMs: this.delivery.attemptTimeoutMs,
+    };
   }
 
   /** Clear the timers, the faults and the delivery history (the simulator clears its own state). */
