@@ -189,6 +189,18 @@ describe('timeslot eligibility', () => {
 describe('scale-up', () => {
   const burst = (n: number, over: Partial<SessionDemand> = {}) => Array.from({ length: n }, (_, i) => session(`s${String(i).padStart(3, '0')}`, over));
 
+  it('packs in arrival order when that needs fewer workers than first-fit-decreasing (several dimensions)', () => {
+    // Sorted by CPU, the two 4-core sessions share a worker and the two 5-GB ones cannot: 3 workers.
+    // In arrival order each worker gets one of each (5 cores, 8 GB): 2 workers, the lower bound.
+    const a = (id: string, m: number) => session(id, { createdAt: min(m), capacity: { cpuCores: 1, memoryGb: 5, storageGb: 1, maxNodes: 1 } });
+    const b = (id: string, m: number) => session(id, { createdAt: min(m), capacity: { cpuCores: 4, memoryGb: 3, storageGb: 1, maxNodes: 1 } });
+    const plan = planScheduling({ now: min(10), sessions: [a('a1', 0), b('b1', 1), a('a2', 2), b('b2', 3)], workers: [], templates: [TEMPLATES[0]!] });
+    expect(plan.scaleUp.map((r) => [...r.sessionIds].sort())).toEqual([
+      ['a1', 'b1'],
+      ['a2', 'b2'],
+    ]);
+  });
+
   it('a burst of N sessions asks for what N needs, bin-packed onto templates, not N workers', () => {
     const plan = planScheduling({ now: NOW, sessions: burst(20), workers: [], templates: TEMPLATES });
     // 1-core sessions: `big` holds 8 at 1/h (0.125 a session), `small` 2 at 0.5/h (0.25). The tail of 4:

@@ -393,24 +393,54 @@ export function planScheduling(input: SchedulingInput): SchedulingPlan {
   }
   if (unplaced.length === 0) return plan;
 
-  // 2. First-fit-decreasing onto the workers coming up, then onto new workers.
-  unplaced.sort(decreasingSize);
+  // 2. First-fit onto the workers coming up, then onto new workers: in decreasing size (first-fit-
+  // decreasing) and in placement order, keeping the packing that needs fewer new workers (then the
+  // cheaper one). With several dimensions neither order always wins: sorting by CPU puts sessions of
+  // one kind together and can fill a worker's memory with CPU to spare, while arrival order mixes
+  // kinds; bench/scheduler measures both.
   const excludedBySession = new Map(unplaced.map((s) => [s.sessionId, cmlExcludedTemplates(s, input.workers)]));
+  const pack = (order: SessionDemand[]) => packNewCapacity(order, input, running, excludedBySession, portRange);
+  const decreasing = pack([...unplaced].sort(decreasingSize));
+  const arrival = pack(unplaced);
+  const cost = (p: Packing) => p.fresh.reduce((sum, b) => sum + (b.template?.costPerHour ?? 0), 0);
+  const best = arrival.fresh.length < decreasing.fresh.length || (arrival.fresh.length === decreasing.fresh.length && cost(arrival) < cost(decreasing) - 1e-9) ? arrival : decreasing;
+  plan.awaitingCapacity.push(...best.awaitingCapacity);
+  plan.unplaceable.push(...best.unplaceable);
+  const fresh = best.fresh;
+  plan.scaleUp = fresh.map((b) => ({ templateName: b.worker.templateName, sessionIds: b.sessionIds }));
+  return plan;
+}
+
+interface Packing {
+  awaitingCapacity: SchedulingPlan['awaitingCapacity'];
+  unplaceable: SchedulingPlan['unplaceable'];
+  fresh: Array<Bin & { sessionIds: string[] }>;
+}
+
+/** First-fit of `order` onto the capacity coming up, then onto new workers from the templates. */
+function packNewCapacity(
+  order: SessionDemand[],
+  input: SchedulingInput,
+  running: WorkingCopy[],
+  excludedBySession: Map<string, Set<string>>,
+  portRange: PortRange,
+): Packing {
+  const out: Packing = { awaitingCapacity: [], unplaceable: [], fresh: [] };
   // Capacity coming: workers being provisioned, and RUNNING workers whose CML has not been observed
   // yet (a session with CML requirements waits for the observation rather than for a new worker).
   const coming: Bin[] = [
     ...input.workers.filter(comingUp).map((w) => ({ worker: copyWorker(w) })),
-    ...running.filter((w) => w.cmlVersion === null).map((worker) => ({ worker })),
+    ...running.filter((w) => w.cmlVersion === null).map((w) => ({ worker: copyWorker(w) })),
   ];
-  const fresh: Array<Bin & { sessionIds: string[] }> = [];
+  const fresh = out.fresh;
   const templates = input.templates.filter((t) => t.enabled);
-  for (let i = 0; i < unplaced.length; i++) {
-    const s = unplaced[i] as SessionDemand;
+  for (let i = 0; i < order.length; i++) {
+    const s = order[i] as SessionDemand;
     const excluded = excludedBySession.get(s.sessionId) ?? new Set<string>();
     const soon = coming.find((b) => binAccepts(b, s, excluded, portRange));
     if (soon) {
       take(soon, s, portRange);
-      plan.awaitingCapacity.push({ sessionId: s.sessionId, workerId: soon.worker.id });
+      out.awaitingCapacity.push({ sessionId: s.sessionId, workerId: soon.worker.id });
       continue;
     }
     const opened = fresh.find((b) => binAccepts(b, s, excluded, portRange));
@@ -422,10 +452,10 @@ export function planScheduling(input: SchedulingInput): SchedulingPlan {
     const fitting = templates.filter((t) => templateRefusal(t, s, excluded, portRange) === undefined);
     if (fitting.length === 0) {
       const why = input.templates.length === 0 ? 'there are no worker templates' : input.templates.map((t) => templateRefusal(t, s, excluded, portRange)).join('; ');
-      plan.unplaceable.push({ sessionId: s.sessionId, reason: `fits no enabled worker template: ${why}` });
+      out.unplaceable.push({ sessionId: s.sessionId, reason: `fits no enabled worker template: ${why}` });
       continue;
     }
-    const ahead = unplaced.slice(i, i + LOOKAHEAD);
+    const ahead = order.slice(i, i + LOOKAHEAD);
     // The lowest cost per session it would hold; on a tie the one holding more (fewer workers to run),
     // then the cheaper, then by name.
     let choice: { template: TemplateOffer; perSession: number; n: number } | undefined;
@@ -444,8 +474,7 @@ export function planScheduling(input: SchedulingInput): SchedulingPlan {
     take(bin, s, portRange);
     fresh.push(bin);
   }
-  plan.scaleUp = fresh.map((b) => ({ templateName: b.worker.templateName, sessionIds: b.sessionIds }));
-  return plan;
+  return out;
 }
 
 /** What the scheduler would do with one session now, and why (the `placementPlan` dry run). */
