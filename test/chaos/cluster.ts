@@ -152,14 +152,16 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const controllerPorts = new Map<string, number>();
     for (const c of CONTROLLERS) for (const i of [1, 2]) controllerPorts.set(`${c}-${i}`, await port());
     const sink = `http://127.0.0.1:${controllerPorts.get('lablet-controller-1')}/events`;
+    // The simulators send the events token the lablet-controllers derive from the same internal secret.
+    const sinkEnv = { LCM_INTERNAL_SECRET: stores.LCM_INTERNAL_SECRET };
 
     const sims: RoleProcess[] = [
       roleProcess({
         name: 'sim-ec2', role: 'sim-ec2', args: ['sim', 'ec2', '--port', String(ec2Port)], port: ec2Port, runDir, killable: false, readyPath: '/healthz',
         env: { LCM_SIM_EC2_BOOT_MS: '300', LCM_SIM_CML_BOOT_MS: '200', LCM_SIM_CML_PORT: String(cmlPort) },
       }),
-      roleProcess({ name: 'sim-lds', role: 'sim-lds', args: ['sim', 'lds', '--port', String(ldsPort), '--sink', sink], port: ldsPort, runDir, killable: false, readyPath: '/healthz', env: {} }),
-      roleProcess({ name: 'sim-grading', role: 'sim-grading', args: ['sim', 'grading', '--port', String(gradingPort), '--sink', sink], port: gradingPort, runDir, killable: false, readyPath: '/healthz', env: {} }),
+      roleProcess({ name: 'sim-lds', role: 'sim-lds', args: ['sim', 'lds', '--port', String(ldsPort), '--sink', sink], port: ldsPort, runDir, killable: false, readyPath: '/healthz', env: sinkEnv }),
+      roleProcess({ name: 'sim-grading', role: 'sim-grading', args: ['sim', 'grading', '--port', String(gradingPort), '--sink', sink], port: gradingPort, runDir, killable: false, readyPath: '/healthz', env: sinkEnv }),
     ];
     processes.push(...sims);
     await Promise.all(sims.map((p) => p.start()));
