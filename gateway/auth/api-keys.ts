@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ALL_SCOPES, Scope, type Identity } from '../../core/auth/identity.ts';
-import { badInput, notFound, unauthenticated } from '../../core/errors.ts';
+import { badInput, ErrorCode, isLcmError, notFound, unauthenticated } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
 import type { DocumentStore, Storage } from '../../core/persistence/document-store.ts';
 
@@ -70,15 +70,27 @@ export class ApiKeyStore {
     return (await this.store.find([])).map(view);
   }
 
+  /**
+   * Revoke a key. A concurrent write of the same record (another replica's revocation, a `lastUsedAt`
+   * touch after the key's last use) is not the caller's conflict: the revocation is decided again on
+   * the fresh record.
+   */
   async revoke(id: string, now = new Date()): Promise<ApiKeyView> {
-    const current = await this.store.get(id);
-    if (!current) throw notFound('API key', id);
-    if (current.revokedAt) return view(current);
-    const next = { ...current, revokedAt: now, revision: current.revision + 1 };
-    await this.store.replace(next, current.revision);
-    // This process forgets the key at once; other gateway replicas within their cache interval.
-    for (const [k, v] of this.cache) if (v.keyId === id) this.cache.delete(k);
-    return view(next);
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.store.get(id);
+      if (!current) throw notFound('API key', id);
+      if (current.revokedAt) return view(current);
+      const next = { ...current, revokedAt: now, revision: current.revision + 1 };
+      try {
+        await this.store.replace(next, current.revision);
+      } catch (error) {
+        if (attempt < 5 && isLcmError(error) && error.code === ErrorCode.CONFLICT) continue;
+        throw error;
+      }
+      // This process forgets the key at once; other gateway replicas within their cache interval.
+      for (const [k, v] of this.cache) if (v.keyId === id) this.cache.delete(k);
+      return view(next);
+    }
   }
 
   /** The identity of a presented key; UNAUTHENTICATED when unknown, wrong or revoked. */

@@ -5,7 +5,7 @@ import { ALL_SCOPES, Scope } from '../../core/auth/identity.ts';
 import { LcmError } from '../../core/errors.ts';
 import { MemoryStorage } from '../../core/persistence/memory-document-store.ts';
 import { listen, type RunningServer } from '../../core/ops/ops-server.ts';
-import { ApiKeyStore } from './api-keys.ts';
+import { API_KEYS_COLLECTION, ApiKeyStore } from './api-keys.ts';
 import { Authenticator } from './authenticator.ts';
 
 async function code(p: Promise<unknown>): Promise<string> {
@@ -94,6 +94,28 @@ describe('Authenticator', () => {
     expect(await code(keys.create('bad', ['root']))).toBe('BAD_USER_INPUT');
     // The bootstrap token's name is not to be had: a key's changes would pass for the admin's.
     expect(await code(keys.create('Admin', [Scope.READ]))).toBe('BAD_USER_INPUT');
+  });
+
+  it('revokes a key whose record another write changed meanwhile (a lastUsedAt touch), instead of answering CONFLICT', async () => {
+    const storage = new MemoryStorage();
+    const racing = new ApiKeyStore(storage);
+    const { key, record } = await racing.create('raced', [Scope.READ]);
+    // Between the revocation's read and its write, another replica records the key's last use.
+    const collection = storage.collection<{ id: string; revision: number; lastUsedAt: Date | null }>(API_KEYS_COLLECTION);
+    const replace = collection.replace.bind(collection);
+    let raced = false;
+    collection.replace = async (doc, expected) => {
+      if (!raced) {
+        raced = true;
+        const stored = (await collection.get(doc.id))!;
+        await replace({ ...stored, lastUsedAt: new Date(), revision: stored.revision + 1 }, stored.revision);
+      }
+      return replace(doc, expected);
+    };
+    const revoked = await racing.revoke(record.id);
+    expect(raced).toBe(true);
+    expect(revoked.revokedAt).toBeInstanceOf(Date);
+    expect(await code(new Authenticator({ adminToken: ADMIN, apiKeys: racing }).authenticate(`Bearer ${key}`))).toBe('UNAUTHENTICATED');
   });
 
   it('verifies OIDC JWTs against the issuer JWKS over HTTP, mapping scopes', async () => {
