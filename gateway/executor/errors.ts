@@ -119,6 +119,16 @@ const PUBLIC_CODES: ReadonlySet<string> = new Set(
 /** Extensions that only ever carry internals (the stock gateway's subgraph response: URL, status, body). */
 const INTERNAL_EXTENSIONS = ['response', 'exception', 'stacktrace'] as const;
 
+/** A code a client may read as is (from the one registry), not an internal failure's. */
+export const isPublicErrorCode = (code: unknown): code is string => typeof code === 'string' && PUBLIC_CODES.has(code);
+
+/** The extensions without what only the server should see (a subgraph's response, exception, stack). */
+export function withoutInternalExtensions(extensions: Record<string, unknown>): Record<string, unknown> {
+  const kept = { ...extensions };
+  for (const key of INTERNAL_EXTENSIONS) delete kept[key];
+  return kept;
+}
+
 export interface MaskOptions {
   /** The correlation id given to the client with a masked error (the request's `x-request-id`). */
   requestId: string;

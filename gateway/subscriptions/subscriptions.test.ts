@@ -4,7 +4,7 @@ import { GraphQLError, type FormattedExecutionResult } from 'graphql';
 import WebSocket from 'ws';
 import { createGateway } from '../server.ts';
 import type { RunningGateway } from '../types.ts';
-import { describeUpstreamEnd } from './upstream.ts';
+import { describeUpstreamEnd, upstreamErrors } from './upstream.ts';
 import { eventually } from '../../test/support/eventually.ts';
 import { LABS, startLabSubgraphs, type LabSubgraphs } from '../../test/support/gateway/lab-subgraphs.ts';
 import { subscriptionResumeContract } from '../../test/support/contracts/subscription-resume.contract.ts';
@@ -284,6 +284,19 @@ describe('what a client reads when an upstream subscription ends', () => {
   it('is the close frame of a socket, or only that the connection was lost — never an object dump or an internal address', () => {
     expect(describeUpstreamEnd({ code: 1011, reason: 'subgraph shutting down' })).toBe('its socket closed (1011: subgraph shutting down)');
     expect(describeUpstreamEnd({ code: 1006 })).toBe('its socket closed (1006)');
+    expect(describeUpstreamEnd({ code: 4500, reason: 'connect ECONNREFUSED 127.0.0.1:27017' })).toBe('its socket closed (4500)');
+    // A subgraph's errors: public codes pass (less internal extensions), anything else is not repeated.
+    expect(
+      upstreamErrors('sessions', [
+        { message: 'cursor expired', extensions: { code: 'SUBSCRIPTION_CURSOR_EXPIRED', stacktrace: ['at x'] } },
+        { message: 'MongoServerError: connect ECONNREFUSED 127.0.0.1:27017', extensions: { code: 'INTERNAL_SERVER_ERROR' } },
+        { message: 'no code at all' },
+      ]),
+    ).toEqual([
+      { message: 'cursor expired', extensions: { code: 'SUBSCRIPTION_CURSOR_EXPIRED', serviceName: 'sessions' } },
+      { message: 'The subscription to subgraph "sessions" ended: it failed', extensions: { code: 'SUBSCRIPTION_UPSTREAM_CLOSED', serviceName: 'sessions' } },
+      { message: 'The subscription to subgraph "sessions" ended: it failed', extensions: { code: 'SUBSCRIPTION_UPSTREAM_CLOSED', serviceName: 'sessions' } },
+    ]);
     expect(describeUpstreamEnd(new Error('connect ECONNREFUSED 127.0.0.1:4003'))).toBe('the connection to it was lost');
     expect(describeUpstreamEnd({ type: 'error', target: {} })).toBe('the connection to it was lost');
     expect(describeUpstreamEnd([{ message: 'boom' }])).toBe('boom');

@@ -2,7 +2,7 @@ import { createClient, type Client } from 'graphql-ws';
 import type { GraphQLFormattedError } from 'graphql';
 import WebSocket from 'ws';
 import type { Logger } from '../../core/logging.ts';
-import { GatewayErrorCode } from '../executor/errors.ts';
+import { GatewayErrorCode, isPublicErrorCode, withoutInternalExtensions } from '../executor/errors.ts';
 import type { SubgraphResponse } from '../executor/subgraph-client.ts';
 
 /**
@@ -194,15 +194,28 @@ export function describeUpstreamEnd(error: unknown): string {
   if (isFormattedErrors(error)) return error.map((e) => e.message).join('; ');
   if (error && typeof error === 'object' && 'code' in error && typeof (error as { code: unknown }).code === 'number') {
     const { code, reason } = error as { code: number; reason?: unknown };
-    return `its socket closed (${code}${typeof reason === 'string' && reason ? `: ${reason}` : ''})`;
+    // 4500 is graphql-ws's "internal server error": its reason is the error's message, not for clients.
+    const readable = code !== 4500 && typeof reason === 'string' && reason;
+    return `its socket closed (${code}${readable ? `: ${reason}` : ''})`;
   }
   return 'the connection to it was lost';
 }
 
-/** What a client sees when its subscription's upstream fails. */
-function upstreamErrors(serviceName: string, error: unknown): GraphQLFormattedError[] {
+/**
+ * What a client sees when its subscription's upstream fails: a subgraph's error with a public code
+ * (an expired cursor, a missing scope…) as the subgraph said it, less any internal extension; anything
+ * else as SUBSCRIPTION_UPSTREAM_CLOSED without the subgraph's words, which may be an internal error's.
+ */
+export function upstreamErrors(serviceName: string, error: unknown): GraphQLFormattedError[] {
   if (isFormattedErrors(error)) {
-    return error.map((e) => ({ ...e, extensions: { ...e.extensions, serviceName } }));
+    return error.map((e) =>
+      isPublicErrorCode(e.extensions?.code)
+        ? { ...e, extensions: { ...withoutInternalExtensions(e.extensions ?? {}), serviceName } }
+        : {
+            message: `The subscription to subgraph "${serviceName}" ended: it failed`,
+            extensions: { code: GatewayErrorCode.SUBSCRIPTION_UPSTREAM_CLOSED, serviceName },
+          },
+    );
   }
   return [
     {
