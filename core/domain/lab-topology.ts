@@ -24,7 +24,7 @@ export function parseLabTopology(yamlText: string, field = 'labYaml'): LabTopolo
   if (Buffer.byteLength(yamlText, 'utf8') > MAX_YAML_BYTES) throw badInput(field, 'is larger than 1 MiB');
   let doc: unknown;
   try {
-    doc = parseYaml(yamlText, { maxAliasCount: 100 });
+    doc = parseYaml(yamlText, { maxAliasCount: 100, logLevel: 'error' });
   } catch (e) {
     throw badInput(field, `is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }

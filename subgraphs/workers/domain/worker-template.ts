@@ -137,7 +137,7 @@ function parseTemplate(value: unknown, path: string): WorkerTemplateSpec {
 export function parseWorkerTemplates(yamlText: string, field = 'yaml'): WorkerTemplateSpec[] {
   let doc: unknown;
   try {
-    doc = parseYaml(yamlText, { maxAliasCount: 100 });
+    doc = parseYaml(yamlText, { maxAliasCount: 100, logLevel: 'error' });
   } catch (e) {
     throw badInput(field, `is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
