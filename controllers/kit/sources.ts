@@ -60,7 +60,10 @@ function parseJson(value: string): Record<string, unknown> | undefined {
 
 /**
  * Sessions in `statuses` (all when absent). A session that leaves those statuses drops out of the
- * cache (reported as a delete), so its key is reconciled once more and then forgotten.
+ * cache (reported as a delete, with its new state as `left`), so its key is reconciled once more and
+ * then forgotten. A change of a session outside the statuses is reported the same way (a delete of
+ * a session the informer never held): a controller that only cares about its set ignores those
+ * (see `ObjectChange`).
  */
 export function sessionSource(client: GraphQLClient, statuses?: readonly LabletSessionStatus[]): InformerSource<SessionSummary> {
   const wanted = statuses ? new Set(statuses) : undefined;
@@ -103,12 +106,12 @@ export function sessionSource(client: GraphQLClient, statuses?: readonly LabletS
         timeslotStart: toIso(p.timeslotStart),
         timeslotEnd: toIso(p.timeslotEnd),
       };
-      return { key: id, object: wanted && !wanted.has(summary.status) ? null : summary };
+      return wanted && !wanted.has(summary.status) ? { key: id, object: null, left: summary } : { key: id, object: summary };
     },
   };
 }
 
-/** Workers in `statuses` (all when absent); as for sessions, one leaving them drops out of the cache. */
+/** Workers in `statuses` (all when absent); as for sessions, one leaving them drops out of the cache (`left`: its new state). */
 export function workerSource(client: GraphQLClient, statuses?: readonly WorkerStatus[]): InformerSource<WorkerSummary> {
   const wanted = statuses ? new Set(statuses) : undefined;
   return {
@@ -141,7 +144,7 @@ export function workerSource(client: GraphQLClient, statuses?: readonly WorkerSt
         desiredStatus: (typeof p.desiredStatus === 'string' ? p.desiredStatus : p.status) as WorkerStatus,
         revision: p.revision,
       };
-      return { key: id, object: wanted && !wanted.has(summary.status) ? null : summary };
+      return wanted && !wanted.has(summary.status) ? { key: id, object: null, left: summary } : { key: id, object: summary };
     },
   };
 }

@@ -7,9 +7,10 @@
  * Wiring: one leader-elected `Controller` with two keys.
  *   - `cycle` decides every PENDING session at once (the work queue dedupes the key, so the events of
  *     a burst coalesce into one cycle, which bin-packs them together; scale-up waits for the batch
- *     window LCM_SCALE_UP_BATCH_MS from the first unmet need). Woken by PENDING sessions and by every
- *     worker change (a worker turning RUNNING, capacity released); requeued for the next timeslot
- *     that becomes eligible.
+ *     window LCM_SCALE_UP_BATCH_MS from the first unmet need). Woken by PENDING sessions arriving or
+ *     changing and by every worker change (a worker turning RUNNING, capacity reserved or released),
+ *     a few ms late so that a burst makes one cycle (`COALESCE_MS`); requeued for the next timeslot
+ *     that becomes eligible. Writes of sessions outside PENDING do not wake it (see `pendingKeys`).
  *   - `sweep` releases reservations no session needs (its session gone, never placed on that worker,
  *     placed elsewhere), and resumes (or releases) a bind interrupted between its two steps. The
  *     reservation of a session that ended (STOPPED, ARCHIVED, TERMINATED) on its worker belongs to the
@@ -17,16 +18,18 @@
  *     releases it only when that teardown is done or `teardownGraceMs` after the session ended (the
  *     safety net when no lablet-controller runs; a warning and
  *     `lcm_scheduler_sweep_releases_total{cause="teardown-grace"}`). Woken when a session leaves the
- *     live statuses, when a grace period ends, and on every resync.
+ *     placed statuses, or leaves PENDING other than by being scheduled, when a grace period ends, and
+ *     on every resync; not by the other session writes (it lists every live session, so a sweep per
+ *     write made a burst quadratic: see `pendingKeys`, `placedKeys`).
  * The periodic resync re-lists everything, so a missed event only delays work.
  */
 import { Counter, Gauge } from 'prom-client';
 import { LabletSessionStatus as S } from '../../core/domain/enums.ts';
 import { rankWorkers, type TemplateOffer } from '../../core/domain/scheduling.ts';
-import { Controller, type InformerSource, type ReconcileContext, type ReconcileResult } from '../../core/runtime/index.ts';
+import { Controller, type InformerSource, type ObjectChange, type ReconcileContext, type ReconcileResult } from '../../core/runtime/index.ts';
 import type { ControllerDeps, ControllerFactory } from '../kit/role.ts';
 import { actionRecorder } from '../kit/metrics.ts';
-import { sessionSource, workerSource } from '../kit/sources.ts';
+import { sessionSource, workerSource, type SessionSummary } from '../kit/sources.ts';
 import { SchedulerActions } from './actions.ts';
 import { reconcileCycle, reconcileSweep, unlistedHolders, type ObservedEndedSession, type ObservedLiveSession } from './reconcile.ts';
 
@@ -50,6 +53,44 @@ export interface ResourceSchedulerOptions {
    * for the lablet-controller's teardown before the sweep releases it anyway. Default 10 min.
    */
   teardownGraceMs?: number;
+}
+
+/**
+ * How long a wake-up of the cycle waits for more: the changes of a burst (sessions created, the
+ * reservations of a cycle's own binds) coalesce into one cycle, which bin-packs them together.
+ */
+const COALESCE_MS = 5;
+
+/**
+ * The keys a change seen by the PENDING informer concerns. Every change of a session outside PENDING
+ * also reaches it, as a delete of a session it never held: those are none of its business (the
+ * PLACED informer sees the placed ones), and waking a cycle and a sweep on each — the sweep lists
+ * every live session — made every session write cost O(sessions).
+ *   - a PENDING session arrives or changes → cycle;
+ *   - it leaves PENDING for SCHEDULED (bound by a cycle: the reservation it holds was a worker change,
+ *     which woke the cycle already) → nothing;
+ *   - it leaves PENDING otherwise (terminated, cancelled) or is deleted → sweep: a bind interrupted
+ *     between reserve and schedule may have left it a reservation;
+ *   - a session the informer never held → nothing, unless it was really deleted (sweep).
+ */
+export function pendingKeys(change: ObjectChange<SessionSummary>): string[] {
+  if (change.kind !== 'delete') return [CYCLE_KEY];
+  if (change.current === undefined) return [SWEEP_KEY];
+  if (change.previous === undefined) return [];
+  return change.current.status === S.SCHEDULED ? [] : [SWEEP_KEY];
+}
+
+/**
+ * The keys a change seen by the PLACED informer concerns: only a placed session leaving the placed
+ * statuses (STOPPED, ARCHIVED, TERMINATED) or deleted → sweep (which keeps the reservation of one that
+ * ended on its worker until its teardown is done). Changes within the placed statuses, and of
+ * sessions the informer never held (PENDING ones, ended ones moving on), concern nobody here; a real
+ * deletion of a session never held is swept all the same (it is rare, and it may hold a reservation).
+ */
+export function placedKeys(change: ObjectChange<SessionSummary>): string[] {
+  if (change.kind !== 'delete') return [];
+  if (change.current === undefined) return [SWEEP_KEY];
+  return change.previous === undefined ? [] : [SWEEP_KEY];
 }
 
 /** An object that is listed on every resync and never announced by a watch: a periodic key. */
@@ -190,13 +231,10 @@ export function createResourceScheduler(options: ResourceSchedulerOptions = {}):
       store: deps.store,
       reconcile: (key, ctx) => (key === SWEEP_KEY ? sweep(ctx) : cycle(ctx)),
       watches: [
-        // A PENDING session arrives or changes → cycle; one leaves PENDING (scheduled, terminated) → also sweep.
-        { source: sessionSource(deps.client, [S.PENDING]), keysFor: (_key, object) => (object ? [CYCLE_KEY] : [CYCLE_KEY, SWEEP_KEY]) },
-        // A placed session leaves the placed statuses (STOPPED, ARCHIVED, TERMINATED, deleted) → sweep
-        // (which keeps the reservation of one that ended on its worker until its teardown is done).
-        { source: sessionSource(deps.client, PLACED), keysFor: (_key, object) => (object ? [] : [SWEEP_KEY]) },
+        { source: sessionSource(deps.client, [S.PENDING]), keysFor: (_key, _object, change) => pendingKeys(change), coalesceMs: COALESCE_MS },
+        { source: sessionSource(deps.client, PLACED), keysFor: (_key, _object, change) => placedKeys(change) },
         // Any worker change (RUNNING, capacity reserved or released, draining) → cycle.
-        { source: workerSource(deps.client), keysFor: () => [CYCLE_KEY] },
+        { source: workerSource(deps.client), keysFor: () => [CYCLE_KEY], coalesceMs: COALESCE_MS },
         { source: periodic(SWEEP_KEY) },
         { source: periodic(CYCLE_KEY) },
       ],

@@ -283,3 +283,90 @@ describe('Controller without leader election', () => {
     cluster.close();
   });
 });
+
+describe('Controller: what keysFor is told', () => {
+  /** Things with a colour; the informer watches the red ones and reports the others as having left. */
+  const colouredSource = (): InformerSource<{ id: string; colour: string }> => ({
+    name: 'red-things',
+    prefix: '/lcm/coloured/',
+    list: async () => [],
+    keyOf: (t) => t.id,
+    decode: (event: WatchEvent) => {
+      const id = event.key.slice('/lcm/coloured/'.length);
+      if (event.type === 'delete') return { key: id, object: null };
+      const thing = JSON.parse(event.kv.value) as { id: string; colour: string };
+      return thing.colour === 'red' ? { key: id, object: thing } : { key: id, object: null, left: thing };
+    },
+  });
+
+  it('tells an add, an update, a leaving object (with its new state), one never held and a real deletion apart', async () => {
+    const cluster = new MemoryCoordinationCluster();
+    const store = cluster.client();
+    const changes: string[] = [];
+    const c = new Controller({
+      name: 'colours',
+      store,
+      reconcile: async () => undefined,
+      watches: [
+        {
+          source: colouredSource(),
+          keysFor: (key, object, change) => {
+            const state = (t: { colour: string } | undefined) => t?.colour ?? '-';
+            changes.push(`${change.kind} ${key} ${state(change.previous)}->${state(change.current)} (object ${state(object)})`);
+            return [];
+          },
+        },
+      ],
+      leaderElection: false,
+      resyncPeriodMs: 0,
+    });
+    c.start();
+    await eventually('the informer to sync', async () => (await c.readiness()).length === 0, { timeoutMs: 2000 });
+    const put = (id: string, colour: string) => store.put(`/lcm/coloured/${id}`, JSON.stringify({ id, colour }));
+    await put('a', 'red');
+    await put('a', 'red');
+    await put('a', 'blue');
+    await put('b', 'green');
+    await put('c', 'red');
+    await store.delete('/lcm/coloured/c');
+    await store.delete('/lcm/coloured/b');
+    await eventually('every change', () => changes.length === 7, { timeoutMs: 2000 });
+    expect(changes).toEqual([
+      'add a -->red (object red)',
+      'update a red->red (object red)',
+      'delete a red->blue (object red)',
+      'delete b -->green (object -)',
+      'add c -->red (object red)',
+      'delete c red->- (object red)',
+      'delete b -->- (object -)',
+    ]);
+    await c.stop();
+    await store.close();
+    cluster.close();
+  });
+
+  it('coalesceMs: the changes of a burst make one reconcile of a shared key', async () => {
+    const cluster = new MemoryCoordinationCluster();
+    const store = cluster.client();
+    const things = new Things();
+    const reconciled: string[] = [];
+    const c = new Controller({
+      name: 'coalesced',
+      store,
+      reconcile: async (k) => void reconciled.push(k),
+      watches: [{ source: things.source(), keysFor: () => ['all'], coalesceMs: 50 }],
+      leaderElection: false,
+      resyncPeriodMs: 0,
+    });
+    c.start();
+    await eventually('the informer to sync', async () => (await c.readiness()).length === 0, { timeoutMs: 2000 });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => things.create(store, `t${i}`)));
+    await eventually('the reconcile', () => reconciled.length >= 1, { timeoutMs: 2000 });
+    // Positive signal first (one reconcile happened); then no second one follows the same burst.
+    await new Promise((r) => setTimeout(r, 150));
+    expect(reconciled).toEqual(['all']);
+    await c.stop();
+    await store.close();
+    cluster.close();
+  });
+});

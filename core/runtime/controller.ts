@@ -26,11 +26,33 @@ export interface ReconcileContext {
 /** Brings the world in line with the desired state of one key. Level-triggered: read, compare, act. */
 export type Reconciler = (key: string, context: ReconcileContext) => Promise<ReconcileResult>;
 
+/** What an informer saw happen to one object (the third argument of `WatchSpec.keysFor`). */
+export interface ObjectChange<T> {
+  /** `delete` also when the object merely left the informer's set (then `current` is its new state). */
+  kind: 'add' | 'update' | 'delete';
+  /**
+   * The informer's cached state before the change: undefined for an add, and for a delete of an
+   * object the informer never held (e.g. a change of an object outside its set).
+   */
+  previous: T | undefined;
+  /** The new state; for a delete, the state outside the set when the source tells it (else undefined). */
+  current: T | undefined;
+}
+
 /** An informer feeding the controller, and which keys a change of one of its objects concerns. */
 export interface WatchSpec<T> {
   source: InformerSource<T>;
-  /** The reconcile keys for a changed object. Default: the object's own key. */
-  keysFor?: (key: string, object: T | undefined) => string[];
+  /**
+   * The reconcile keys for a changed object. Default: the object's own key. `object` is the new
+   * state, or for a delete the previous one (undefined if the informer never held the object);
+   * `change` says what happened, for a controller to which only some changes matter.
+   */
+  keysFor?: (key: string, object: T | undefined, change: ObjectChange<T>) => string[];
+  /**
+   * Enqueue the keys this long after the change (the queue keeps the earliest pending delay and
+   * dedupes a queued key), so that the changes of a burst coalesce into one reconcile. Default 0.
+   */
+  coalesceMs?: number;
 }
 
 export interface ControllerOptions {
@@ -186,13 +208,17 @@ export class Controller {
         metrics: this.metrics,
         logger: this.logger,
       });
-      const enqueue = (key: string, object: unknown) => {
-        for (const k of spec.keysFor ? spec.keysFor(key, object) : [key]) queue.add(k);
+      const delayMs = spec.coalesceMs ?? 0;
+      const enqueue = (key: string, object: unknown, change: ObjectChange<unknown>) => {
+        for (const k of spec.keysFor ? spec.keysFor(key, object, change) : [key]) {
+          if (delayMs > 0) queue.addAfter(k, delayMs);
+          else queue.add(k);
+        }
       };
       informer.addHandlers({
-        onAdd: (key, object) => enqueue(key, object),
-        onUpdate: (key, _previous, current) => enqueue(key, current),
-        onDelete: (key, previous) => enqueue(key, previous),
+        onAdd: (key, object) => enqueue(key, object, { kind: 'add', previous: undefined, current: object }),
+        onUpdate: (key, previous, current) => enqueue(key, current, { kind: 'update', previous, current }),
+        onDelete: (key, previous, left) => enqueue(key, previous, { kind: 'delete', previous, current: left }),
       });
       return informer;
     });

@@ -3,7 +3,7 @@
  * `Controller` that ties them together. See docs/coordination.md.
  */
 export { Controller, serveControllerOps } from './controller.ts';
-export type { ControllerOptions, ReconcileContext, ReconcileResult, Reconciler, WatchSpec } from './controller.ts';
+export type { ControllerOptions, ObjectChange, ReconcileContext, ReconcileResult, Reconciler, WatchSpec } from './controller.ts';
 export { Informer } from './informer.ts';
 export type { InformerHandlers, InformerOptions, InformerSource } from './informer.ts';
 export { LeaderElector, defaultCandidateId } from './leader-elector.ts';

@@ -207,3 +207,36 @@ describe('Informer', () => {
     expect(informer.isWatchConnected()).toBe(false);
   });
 });
+
+describe('Informer: objects leaving the watched set', () => {
+  it('reports an object that leaves the set as a delete with its new state, and one it never held with previous undefined', async () => {
+    const cluster = new MemoryCoordinationCluster();
+    const store = cluster.client();
+    const source: InformerSource<{ id: string; on: boolean }> = {
+      name: 'on-things',
+      prefix: '/lcm/switches/',
+      list: async () => [],
+      keyOf: (t) => t.id,
+      decode: (event: WatchEvent) => {
+        const id = event.key.slice('/lcm/switches/'.length);
+        if (event.type === 'delete') return { key: id, object: null };
+        const t = JSON.parse(event.kv.value) as { id: string; on: boolean };
+        return t.on ? { key: id, object: t } : { key: id, object: null, left: t };
+      },
+    };
+    const informer = new Informer({ store, source, resyncPeriodMs: 0 });
+    const log: string[] = [];
+    informer.addHandlers({ onDelete: (key, previous, left) => log.push(`${key} ${previous ? 'held' : 'never held'} ${left ? `left on=${left.on}` : 'gone'}`) });
+    await informer.start();
+    await store.put('/lcm/switches/a', JSON.stringify({ id: 'a', on: true }));
+    await store.put('/lcm/switches/a', JSON.stringify({ id: 'a', on: false }));
+    await store.put('/lcm/switches/b', JSON.stringify({ id: 'b', on: false }));
+    await store.delete('/lcm/switches/b');
+    await eventually('the deletes', () => log.length === 3, { timeoutMs: 2000 });
+    expect(log).toEqual(['a held left on=false', 'b never held left on=false', 'b never held gone']);
+    expect(informer.keys()).toEqual([]);
+    await informer.stop();
+    await store.close();
+    cluster.close();
+  });
+});

@@ -17,9 +17,11 @@ export interface InformerSource<T> {
   prefix: string;
   /**
    * The object a change under the prefix describes: `{ key, object }` for its new state,
-   * `{ key, object: null }` for its deletion, or `undefined` to ignore the change.
+   * `{ key, object: null }` for its deletion, or `undefined` to ignore the change. A source that
+   * watches a subset (e.g. some statuses) reports an object outside it as deleted, with its new state
+   * in `left`: it still exists, it merely is (or stayed) outside the set (handlers may tell the two apart).
    */
-  decode(event: WatchEvent): { key: string; object: T | null } | undefined;
+  decode(event: WatchEvent): { key: string; object: T | null; left?: T } | undefined;
   /** Optional ordering of object states: a cached state is never replaced by an older one. */
   versionOf?(object: T): number;
 }
@@ -29,7 +31,13 @@ export interface InformerHandlers<T> {
   onAdd?(key: string, object: T): void;
   /** Also called for every cached object on each resync (`previous` may equal `current`). */
   onUpdate?(key: string, previous: T, current: T): void;
-  onDelete?(key: string, previous: T | undefined): void;
+  /**
+   * `previous` is undefined for an object the cache never held (a change of an object outside the
+   * informer's set, or a delete of one it never saw). `left`: the object's new state when it still
+   * exists but is outside the set (see `InformerSource.decode`); undefined for a real deletion and on
+   * a re-list.
+   */
+  onDelete?(key: string, previous: T | undefined, left?: T): void;
 }
 
 export interface InformerOptions<T> {
@@ -216,7 +224,7 @@ export class Informer<T> {
   }
 
   private onWatchEvent(event: WatchEvent): void {
-    let decoded: { key: string; object: T | null } | undefined;
+    let decoded: { key: string; object: T | null; left?: T } | undefined;
     try {
       decoded = this.source.decode(event);
     } catch (e) {
@@ -224,12 +232,13 @@ export class Informer<T> {
       return;
     }
     if (!decoded) return;
-    const { key, object } = decoded;
+    const { key, object, left } = decoded;
     const previous = this.cache.get(key);
     if (object === null) {
-      // Even for an object not in the cache, a delete is worth telling (and reconciling).
+      // Even for an object not in the cache, a delete is worth telling (handlers see `previous`
+      // undefined and decide whether it concerns them).
       this.cache.delete(key);
-      this.emit('delete', key, previous, undefined);
+      this.emit('delete', key, previous, left);
       return;
     }
     if (previous !== undefined && this.isOlder(object, previous)) return;
@@ -271,7 +280,7 @@ export class Informer<T> {
       try {
         if (kind === 'add') handlers.onAdd?.(key, current as T);
         else if (kind === 'update') handlers.onUpdate?.(key, previous as T, current as T);
-        else handlers.onDelete?.(key, previous);
+        else handlers.onDelete?.(key, previous, current);
       } catch (e) {
         this.logger?.warn({ informer: this.name, key, err: e }, 'informer handler threw');
       }
