@@ -29,7 +29,8 @@ import {
 } from './__generated__/operations.ts';
 import type { LabletClients } from './clients.ts';
 import { decide, readProgress, type FailingStep, type Observation, type Settings, type Step } from './decide.ts';
-import { desiredNodeTags, devicesOf, labTitle, markedLabYaml, parseLabMarkers, tagChanges } from './lab.ts';
+import { LabDirectory } from './lab-choice.ts';
+import { desiredNodeTags, devicesOf, labTitle, markedLabYaml, tagChanges } from './lab.ts';
 
 /** Statuses in which a session may hold a lab that another session must not take. */
 const LAB_HOLDERS: ReadonlySet<LabletSessionStatus> = new Set([S.SCHEDULED, S.INSTANTIATING, S.READY, S.RUNNING, S.COLLECTING, S.GRADING, S.STOPPING, S.STOPPED, S.EXPIRED]);
@@ -100,6 +101,10 @@ class KeyedLock {
 
 export class LabletReconciler {
   private readonly workerLocks = new KeyedLock();
+  /** The labs seen on each worker (their markers), so that choosing a lab reads little (lab-choice.ts). */
+  private readonly labs = new LabDirectory();
+  /** Sessions importing a lab now, outside the worker's lock: their lab is not to be reused meanwhile. */
+  private readonly importing = new Set<string>();
   /** When this process last checked each READY/RUNNING session's health. */
   private readonly healthChecks = new Map<string, Date>();
 
@@ -278,45 +283,40 @@ export class LabletReconciler {
   /**
    * Choose the session's lab on its worker, one choice at a time per worker: the lab this session
    * imported before a restart (found by its marker), else a wiped lab of the same definition that no
-   * live session holds (reuse), else a fresh import of the definition's topology.
+   * live session holds (reuse, recorded before the next choice on the worker), else a fresh import of
+   * the definition's topology. The import and its record run outside the worker's lock (they claim
+   * nothing another session could take: until recorded, a lab marked with a session still importing
+   * is never reused), so the sessions of a burst import in parallel; see lab-choice.ts for what is read.
    */
   private async resolveLab(s: LcSessionFragment, cml: CmlClient, signal: AbortSignal): Promise<void> {
     const workerId = s.worker?.id as string;
-    await this.workerLocks.run(workerId, async () => {
+    const record = async (labId: string, how: Record<string, unknown>, action: string) => {
+      await this.progress(s.id, 'instantiate', how);
+      await this.deps.client.request(LcRecordLabDocument, { id: s.id, cmlLabId: labId });
+      this.record(action, 'ok');
+    };
+    const chosen = await this.workerLocks.run(workerId, async () => {
       const held = new Set(
         ((await this.deps.client.request(LcWorkerSessionsDocument, { workerId })).worker?.sessions ?? [])
           .filter((x) => x.id !== s.id && x.cmlLabId && LAB_HOLDERS.has(x.status))
           .map((x) => x.cmlLabId as string),
       );
-      const labs = [];
-      for (const labId of await cml.listLabs(signal)) {
-        if (held.has(labId)) continue;
-        try {
-          labs.push(await cml.getLab(labId, signal));
-        } catch (e) {
-          if (!(e instanceof CmlApiError && e.isNotFound)) throw e;
-        }
-      }
-      const marked = labs.map((lab) => ({ lab, markers: parseLabMarkers(lab.lab_description) }));
-      const mine = marked.find((m) => m.markers?.sessionId === s.id);
-      const reusable = marked.find((m) => m.markers?.definitionId === s.definition.id && m.lab.state === 'DEFINED_ON_CORE');
-      let labId: string;
-      let how: Record<string, unknown>;
-      if (mine) {
-        labId = mine.lab.id;
-        how = { labId, imported: true };
-      } else if (reusable) {
-        labId = reusable.lab.id;
-        how = { labId, reused: true };
-      } else {
-        const yaml = markedLabYaml(s.definition.labYaml, { definitionId: s.definition.id, sessionId: s.id });
-        labId = (await cml.importLab(yaml, { title: labTitle(s.definition.name, s.id), signal })).id;
-        how = { labId, imported: true };
-      }
-      await this.progress(s.id, 'instantiate', how);
-      await this.deps.client.request(LcRecordLabDocument, { id: s.id, cmlLabId: labId });
-      this.record(how.reused ? 'lab:reuse' : mine ? 'lab:adopt' : 'lab:import', 'ok');
+      const choice = await this.labs.choose(workerId, cml, { sessionId: s.id, definitionId: s.definition.id, held, importing: this.importing }, signal);
+      // A lab found is claimed (recorded) before the next choice on this worker; an import is not
+      // needed to be: `importing` keeps its lab from being taken until it is recorded.
+      if (choice?.how === 'reused') await record(choice.labId, { labId: choice.labId, reused: true }, 'lab:reuse');
+      else if (choice?.how === 'mine') await record(choice.labId, { labId: choice.labId, imported: true }, 'lab:adopt');
+      else this.importing.add(s.id);
+      return choice;
     });
+    if (chosen) return;
+    try {
+      const yaml = markedLabYaml(s.definition.labYaml, { definitionId: s.definition.id, sessionId: s.id });
+      const labId = (await cml.importLab(yaml, { title: labTitle(s.definition.name, s.id), signal })).id;
+      await record(labId, { labId, imported: true }, 'lab:import');
+    } finally {
+      this.importing.delete(s.id);
+    }
   }
 
   private async provisionUser(s: LcSessionFragment, cml: CmlClient, signal: AbortSignal): Promise<void> {
