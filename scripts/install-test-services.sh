@@ -73,3 +73,24 @@ if [ ! -x /usr/bin/chromium ]; then
   $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 echo "[test-services] chromium: /usr/bin/chromium"
+
+# ---- Helm for the chart's offline validation (test/deploy/helm.int.test.ts) -----------------------
+# Built with Go like FerretDB, pinned, into $LCM_TOOLS_DIR/bin. The ldflags are those of Helm's own
+# Makefile: without them the binary calls itself "v3.22" and assumes Kubernetes 1.20 (so `helm template`
+# refuses the chart's kubeVersion); the Kubernetes version is the one of the client-go Helm is built on
+# (k8s.io/client-go v0.37 → 1.37). Idempotent: skipped when that version is there.
+HELM_VERSION="v3.22.0"
+HELM_K8S_MINOR="37"
+if [ "$("$LCM_TOOLS_DIR/bin/helm" version --template '{{.Version}}' 2>/dev/null)" != "$HELM_VERSION" ]; then
+  echo "[test-services] building Helm $HELM_VERSION (go install)"
+  if ! command -v go >/dev/null 2>&1; then
+    if [ -x /usr/local/go/bin/go ]; then export PATH="/usr/local/go/bin:$PATH"; else
+      echo "Go is required to build Helm" >&2; exit 1; fi
+  fi
+  GOBIN="$LCM_TOOLS_DIR/bin" CGO_ENABLED=0 go install -trimpath -ldflags "-w -s \
+    -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION \
+    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$HELM_K8S_MINOR \
+    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$HELM_K8S_MINOR" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+fi
+echo "[test-services] helm: $LCM_TOOLS_DIR/bin/helm"
