@@ -27,6 +27,7 @@ import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../../cli/main.ts';
 import { EnvSchema, parseConfig } from '../../core/config.ts';
+import { parseWorkerTemplates } from '../../subgraphs/workers/domain/worker-template.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CHART = join(ROOT, 'deploy', 'helm', 'lcm');
@@ -155,8 +156,12 @@ function lcmProblems(objects: K8sObject[], opts: { controllerReplicas?: number }
   const services = byKind<Service>(objects, 'Service');
   const configMaps = byKind<K8sObject & { data?: Record<string, string> }>(objects, 'ConfigMap');
   const secrets = byKind<K8sObject & { data?: Record<string, string> }>(objects, 'Secret');
-  const config = configMaps[0]?.data ?? {};
-  check(configMaps.length === 1, `one ConfigMap expected, got ${configMaps.length}`);
+  // The ConfigMap every role reads (envFrom); the worker templates' is mounted as a file instead.
+  const envConfigMaps = new Set(deployments.flatMap((d) => (d.spec.template.spec.containers[0]?.envFrom ?? []).map((e) => e.configMapRef?.name)));
+  check(envConfigMaps.size === 1, `every role should read the one settings ConfigMap, got ${[...envConfigMaps].join(', ')}`);
+  const settings = configMaps.find((c) => envConfigMaps.has(c.metadata.name));
+  check(settings, `the ConfigMap the roles read (${[...envConfigMaps].join(', ')}) is not rendered`);
+  const config = settings?.data ?? {};
   const secretValues = Object.values(decode(secrets[0]?.data)).filter((v) => v.length >= 8);
 
   // Recommended labels on every object.
@@ -222,7 +227,7 @@ function lcmProblems(objects: K8sObject[], opts: { controllerReplicas?: number }
     if (container.startupProbe) check(probePort(container.startupProbe) === port, `${id}: the startup probe is not on port ${port}`);
 
     // Its environment: the ConfigMap and the Secret's keys, every name one LCM (or the AWS SDK) reads.
-    check(container.envFrom?.some((e) => e.configMapRef?.name === configMaps[0]?.metadata.name), `${id}: does not read the ConfigMap`);
+    check(container.envFrom?.some((e) => e.configMapRef?.name === settings?.metadata.name), `${id}: does not read the ConfigMap`);
     for (const e of container.env ?? []) {
       check(known.has(e.name) || AWS_SDK_VARIABLES.has(e.name), `${id}: sets ${e.name}, which LCM does not read`);
       check(e.value === undefined, `${id}: ${e.name} has a literal value (settings go in the ConfigMap, secrets in the Secret)`);
@@ -250,6 +255,20 @@ function lcmProblems(objects: K8sObject[], opts: { controllerReplicas?: number }
     else check(Number.isInteger(d.spec.replicas) && d.spec.replicas >= 1, `${id}: replicas ${String(d.spec.replicas)}`);
   }
   for (const role of Object.keys(ROLES)) check(roles.has(role), `no Deployment for the ${role} role`);
+
+  // Worker templates given in the values: a file in the workers subgraph that its parser accepts.
+  if (config.LCM_WORKER_TEMPLATES_FILE) {
+    const pod = roles.get('workers')?.spec.template.spec;
+    const mount = pod?.containers[0]?.volumeMounts?.find((m) => m.mountPath === config.LCM_WORKER_TEMPLATES_FILE) as { name: string; subPath?: string } | undefined;
+    const volume = pod?.volumes?.find((v) => v.name === mount?.name) as { configMap?: { name: string } } | undefined;
+    const text = configMaps.find((c) => c.metadata.name === volume?.configMap?.name)?.data?.[mount?.subPath ?? ''];
+    check(text !== undefined, `LCM_WORKER_TEMPLATES_FILE ${config.LCM_WORKER_TEMPLATES_FILE} is not a ConfigMap file mounted in the workers subgraph`);
+    try {
+      check(parseWorkerTemplates(text ?? '').length > 0, 'the worker templates are empty');
+    } catch (e) {
+      problems.push(`the worker templates do not parse: ${(e as Error).message}`);
+    }
+  }
 
   // Every Service selects exactly one role's pods and targets its port.
   const serviceByName = new Map(services.map((s) => [s.metadata.name, s]));
@@ -365,8 +384,8 @@ describe('Helm chart deploy/helm/lcm', () => {
     }
     const sessions = deployments.find((d) => d.metadata.labels?.['app.kubernetes.io/component'] === 'sessions');
     expect(sessions?.spec.replicas).toBe(4);
-    const [config] = byKind<K8sObject & { data: Record<string, string> }>(objects, 'ConfigMap');
-    expect(config?.data).toMatchObject({ LCM_LOG_LEVEL: 'debug', LCM_LDS_URL: 'https://lds.example.com', LCM_CORS_ORIGINS: 'https://app.example.com' });
+    const config = byKind<K8sObject & { data: Record<string, string> }>(objects, 'ConfigMap').find((c) => c.metadata.name === 'lcm');
+    expect(config?.data).toMatchObject({ LCM_LOG_LEVEL: 'debug', LCM_LDS_URL: 'https://lds.example.com', LCM_CORS_ORIGINS: 'https://app.example.com', LCM_WORKER_TEMPLATES_FILE: '/etc/lcm/worker-templates.yaml' });
   });
 
   describe('a broken chart fails', () => {
@@ -394,6 +413,8 @@ describe('Helm chart deploy/helm/lcm', () => {
       const container = gateway?.spec.template.spec.containers[0];
       if (container?.ports?.[0]) container.ports[0].containerPort = 4999;
       expect(lcmProblems(objects)).toEqual(expect.arrayContaining([expect.stringMatching(/lcm-gateway: no containerPort 4000/), expect.stringMatching(/lcm-gateway: the liveness probe/)]));
+      const badTemplates = render(['--set-string', 'subgraphs.workerTemplates=templates: [{ name: x }]']);
+      expect(lcmProblems(badTemplates)).toEqual(expect.arrayContaining([expect.stringMatching(/the worker templates do not parse/)]));
     });
 
     it('the chart refuses a secret in extraConfig (it would land in the ConfigMap)', () => {

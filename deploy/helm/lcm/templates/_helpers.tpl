@@ -71,6 +71,10 @@ app.kubernetes.io/component: {{ .role }}
 {{- end }}
 {{- end }}
 
+{{- define "lcm.workerTemplatesFile" -}}
+/etc/lcm/worker-templates.yaml
+{{- end }}
+
 {{- define "lcm.secretName" -}}
 {{- default (include "lcm.fullname" .) .Values.auth.existingSecret }}
 {{- end }}
