@@ -185,6 +185,7 @@ function lcmProblems(objects: K8sObject[], opts: { controllerReplicas?: number }
     problems.push(`ConfigMap and Secret do not parse with core/config.ts: ${(e as Error).message}`);
   }
   for (const key of Object.keys(secrets[0]?.data ?? {})) check(SECRET_KEYS.has(key), `Secret: ${key} is not one of the chart's secret keys`);
+  for (const key of SECRET_KEYS) check(known.has(key) || AWS_SDK_VARIABLES.has(key), `secret key ${key} is not a variable LCM (or the AWS SDK) reads`);
 
   // One Deployment per role, each a real `lcm` role with arguments it accepts.
   const roles = new Map<string, Deployment>();
