@@ -79,3 +79,14 @@ describe('LabDirectory (which lab a session takes)', () => {
     expect(await new LabDirectory().choose('w1', deleting, request())).toEqual({ labId: 'ok', how: 'reused' });
   });
 });
+
+describe('LabDirectory.remember', () => {
+  it('a lab this process imported is never fetched to learn its markers', async () => {
+    const labs = new Map([['imported', lab('d1', 'a', 'STARTED')]]);
+    const { cml, calls } = fakeCml(labs);
+    const dir = new LabDirectory();
+    dir.remember('w1', 'imported', { definitionId: 'd1', sessionId: 'a' });
+    expect(await dir.choose('w1', cml, request({ importing: new Set(['a']) }))).toBeUndefined();
+    expect(calls.get).toEqual([]);
+  });
+});

@@ -1,12 +1,13 @@
 /**
  * Which lab on a worker a session takes (lab reuse), reading CML as little as possible. Choosing used
- * to fetch every lab on the worker in full, one session at a time per worker: O(labs on the worker)
- * CML calls per session, serialised, so a burst of sessions on warm workers was quadratic.
+ * to fetch in full every lab on the worker that no session holds (wiped labs of every definition,
+ * labs being imported), one session at a time per worker, each time.
  *
  * What makes it cheap: a lab's markers (`lcm-definition=… lcm-session=…` in its description, see
- * lab.ts) are written once, at import, so they are remembered by lab id; a lab is fetched the first
- * time it is seen, and after that only when it could be taken (same definition, not held): its state
- * (wiped or not) is always read fresh. A lab no longer listed is forgotten.
+ * lab.ts) are written once, at import, so they are remembered by lab id: a lab is fetched the first
+ * time it is seen (not even then when this process imported it), and after that only when it could
+ * be taken (same definition, not held), its state (wiped or not) read fresh. A lab no longer listed
+ * is forgotten.
  */
 import { CmlApiError, type CmlClient } from '../../core/clients/cml/index.ts';
 import { parseLabMarkers, type LabMarkers } from './lab.ts';
@@ -65,13 +66,23 @@ export class LabDirectory {
     return undefined;
   }
 
-  /** This worker's remembered markers, forgetting labs no longer listed. */
-  private known(worker: string, listed: readonly string[]): Map<string, LabMarkers | null> {
+  /** A lab this process imported: its markers are known, no need to fetch it to learn them. */
+  remember(worker: string, labId: string, markers: LabMarkers): void {
+    this.markersOf(worker).set(labId, markers);
+  }
+
+  private markersOf(worker: string): Map<string, LabMarkers | null> {
     let known = this.workers.get(worker);
     if (!known) {
       known = new Map();
       this.workers.set(worker, known);
     }
+    return known;
+  }
+
+  /** This worker's remembered markers, forgetting labs no longer listed. */
+  private known(worker: string, listed: readonly string[]): Map<string, LabMarkers | null> {
+    const known = this.markersOf(worker);
     const present = new Set(listed);
     for (const labId of known.keys()) if (!present.has(labId)) known.delete(labId);
     return known;
