@@ -15,10 +15,11 @@ import type { GradingView } from '../../core/clients/grading/index.ts';
 import type { ControllerDeps } from '../kit/role.ts';
 import type { ActionOutcome } from '../kit/metrics.ts';
 import {
-  LcAdvanceDocument,
+  LcAdvanceReadDocument,
   LcPublishReportDocument,
-  LcRecordLabDocument,
+  LcRecordLabReadDocument,
   LcRecordProgressDocument,
+  LcRecordProgressReadDocument,
   LcReleaseCapacityDocument,
   LcSessionDocument,
   LcTerminateDocument,
@@ -46,7 +47,11 @@ export interface ReconcilerOptions {
   labActionTimeoutMs: number;
 }
 
-type StepResult = 'continue' | ReconcileResult;
+/**
+ * What a step asks of the loop: `continue` (read the session again, decide the next step), `next`
+ * (the same, on the session as the step's last write answered it: one read fewer), or the result.
+ */
+type StepResult = 'continue' | { next: LcSessionFragment } | ReconcileResult;
 
 class StepError extends Error {
   constructor(
@@ -116,9 +121,11 @@ export class LabletReconciler {
   ) {}
 
   async reconcile(id: string, ctx: ReconcileContext): Promise<ReconcileResult> {
+    let answered: LcSessionFragment | undefined;
     for (let i = 0; i < MAX_STEPS_PER_RECONCILE; i++) {
       if (ctx.signal.aborted) return;
-      const session = (await this.deps.client.request(LcSessionDocument, { id })).session;
+      const session = answered ?? (await this.deps.client.request(LcSessionDocument, { id })).session;
+      answered = undefined;
       if (!session) {
         this.healthChecks.delete(id);
         return;
@@ -147,7 +154,12 @@ export class LabletReconciler {
         if (e instanceof StepError) await this.countFailure(id, observation, e);
         throw e;
       }
-      if (result !== 'continue') return result;
+      if (result === 'continue') continue;
+      if (result && 'next' in result) {
+        answered = result.next;
+        continue;
+      }
+      return result;
     }
     return { requeueAfterMs: 0 };
   }
@@ -170,10 +182,11 @@ export class LabletReconciler {
       case 'wait':
         // Capped: a timeslot weeks away is looked at again now and then (and timers stay in range).
         return { requeueAfterMs: Math.min(MAX_WAIT_MS, Math.max(1, Math.ceil(step.ms))) };
-      case 'advance':
-        await this.deps.client.request(LcAdvanceDocument, { id: s.id, to: step.to, reason: step.reason, expectedRevision: s.revision });
+      case 'advance': {
+        const { advanceSession } = await this.deps.client.request(LcAdvanceReadDocument, { id: s.id, to: step.to, reason: step.reason, expectedRevision: s.revision });
         this.record(`advance:${step.to}`, 'ok');
-        return 'continue';
+        return { next: advanceSession };
+      }
       case 'terminate':
         await this.deps.client.request(LcTerminateDocument, { id: s.id, reason: step.reason });
         this.record('terminate', 'ok');
@@ -184,11 +197,9 @@ export class LabletReconciler {
         this.record(`fail:${step.step}`, 'ok');
         return 'continue';
       case 'instantiate': {
-        let booting = false;
-        await this.guard(step.step, async () => {
-          booting = (await this.instantiate(step.step, s, o, signal)) === 'booting';
-        });
-        return booting ? { requeueAfterMs: this.options.settings.pollMs } : 'continue';
+        const outcome = await this.guard(step.step, () => this.instantiate(step.step, s, o, signal));
+        if (outcome === 'booting') return { requeueAfterMs: this.options.settings.pollMs };
+        return outcome ? { next: outcome } : 'continue';
       }
       case 'health':
         await this.health(s, signal);
@@ -222,10 +233,11 @@ export class LabletReconciler {
   }
 
   /** Run a counted step: a failure becomes a `StepError` (counted, then retried with backoff). */
-  private async guard(step: FailingStep, fn: () => Promise<void>): Promise<void> {
+  private async guard<T>(step: FailingStep, fn: () => Promise<T>): Promise<T> {
     try {
-      await fn();
+      const result = await fn();
       this.record(step, 'ok');
+      return result;
     } catch (e) {
       if (e instanceof GraphQLRequestError) throw e;
       throw new StepError(step, e);
@@ -236,6 +248,11 @@ export class LabletReconciler {
     return this.deps.client.request(LcRecordProgressDocument, { id, pipeline, progress });
   }
 
+  /** `progress` as a step's last write: the session as it answered, for the loop's next decision. */
+  private async progressRead(id: string, pipeline: string, progress: Record<string, unknown>): Promise<LcSessionFragment> {
+    return (await this.deps.client.request(LcRecordProgressReadDocument, { id, pipeline, progress })).recordPipelineProgress;
+  }
+
   private cmlFor(s: LcSessionFragment): CmlClient {
     const address = s.worker?.ipAddress;
     if (!address) throw new Error(`worker ${s.worker?.id ?? '?'} has no address`);
@@ -244,8 +261,11 @@ export class LabletReconciler {
 
   // ---- instantiation ---------------------------------------------------------------------------
 
-  /** One instantiation step; `booting` when the lab has not converged yet. */
-  private async instantiate(step: 'lab' | 'tags' | 'start' | 'boot' | 'lds', s: LcSessionFragment, o: Observation, signal: AbortSignal): Promise<'booting' | void> {
+  /**
+   * One instantiation step; `booting` when the lab has not converged yet; the session as the step's
+   * last write answered it, when that write was the step's last action.
+   */
+  private async instantiate(step: 'lab' | 'tags' | 'start' | 'boot' | 'lds', s: LcSessionFragment, o: Observation, signal: AbortSignal): Promise<'booting' | LcSessionFragment | void> {
     const cml = this.cmlFor(s);
     const labId = s.cmlLabId as string;
     switch (step) {
@@ -261,19 +281,16 @@ export class LabletReconciler {
         for (const change of tagChanges(nodes.map((n) => ({ id: n.id, label: n.label, tags: n.tags })), desired)) {
           await cml.updateNodeTags(labId, change.nodeId, change.tags, signal);
         }
-        await this.progress(s.id, 'instantiate', { tagged: true });
-        return;
+        return this.progressRead(s.id, 'instantiate', { tagged: true });
       }
       case 'start':
         await cml.startLab(labId, signal);
-        await this.progress(s.id, 'instantiate', { bootStartedAt: o.now.toISOString() });
-        return;
+        return this.progressRead(s.id, 'instantiate', { bootStartedAt: o.now.toISOString() });
       case 'boot': {
         if (!(await cml.checkIfConverged(labId, signal))) return 'booting';
         const nodes = await cml.listNodes(labId, signal);
         if (!nodes.every((n) => n.state === 'BOOTED')) return 'booting';
-        await this.progress(s.id, 'instantiate', { booted: true });
-        return;
+        return this.progressRead(s.id, 'instantiate', { booted: true });
       }
       case 'lds':
         return this.provisionUser(s, cml, signal);
@@ -288,12 +305,13 @@ export class LabletReconciler {
    * nothing another session could take: until recorded, a lab marked with a session still importing
    * is never reused), so the sessions of a burst import in parallel; see lab-choice.ts for what is read.
    */
-  private async resolveLab(s: LcSessionFragment, cml: CmlClient, signal: AbortSignal): Promise<void> {
+  private async resolveLab(s: LcSessionFragment, cml: CmlClient, signal: AbortSignal): Promise<LcSessionFragment> {
     const workerId = s.worker?.id as string;
     const record = async (labId: string, how: Record<string, unknown>, action: string) => {
       await this.progress(s.id, 'instantiate', how);
-      await this.deps.client.request(LcRecordLabDocument, { id: s.id, cmlLabId: labId });
+      const { recordSessionLab } = await this.deps.client.request(LcRecordLabReadDocument, { id: s.id, cmlLabId: labId });
       this.record(action, 'ok');
+      return recordSessionLab;
     };
     const chosen = await this.workerLocks.run(workerId, async () => {
       const held = new Set(
@@ -304,16 +322,17 @@ export class LabletReconciler {
       const choice = await this.labs.choose(workerId, cml, { sessionId: s.id, definitionId: s.definition.id, held, importing: this.importing }, signal);
       // A lab found is claimed (recorded) before the next choice on this worker; an import is not
       // needed to be: `importing` keeps its lab from being taken until it is recorded.
-      if (choice?.how === 'reused') await record(choice.labId, { labId: choice.labId, reused: true }, 'lab:reuse');
-      else if (choice?.how === 'mine') await record(choice.labId, { labId: choice.labId, imported: true }, 'lab:adopt');
-      else this.importing.add(s.id);
-      return choice;
+      if (choice?.how === 'reused') return record(choice.labId, { labId: choice.labId, reused: true }, 'lab:reuse');
+      if (choice?.how === 'mine') return record(choice.labId, { labId: choice.labId, imported: true }, 'lab:adopt');
+      this.importing.add(s.id);
+      return undefined;
     });
-    if (chosen) return;
+    if (chosen) return chosen;
     try {
       const yaml = markedLabYaml(s.definition.labYaml, { definitionId: s.definition.id, sessionId: s.id });
       const labId = (await cml.importLab(yaml, { title: labTitle(s.definition.name, s.id), signal })).id;
-      await record(labId, { labId, imported: true }, 'lab:import');
+      this.labs.remember(workerId, labId, { definitionId: s.definition.id, sessionId: s.id });
+      return await record(labId, { labId, imported: true }, 'lab:import');
     } finally {
       this.importing.delete(s.id);
     }
