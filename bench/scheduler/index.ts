@@ -54,7 +54,7 @@ function scaleUpFromZero(sessions: readonly SessionDemand[]): Outcome[] {
   const asPlacements = engine.value.scaleUp.flatMap((r, i) => r.sessionIds.map((sessionId) => ({ sessionId, workerId: `new-${i}` })));
   const baseline = timed(() => firstFitScaleUp(sessions, METAL));
   return [
-    outcome('engine (first-fit-decreasing onto new bins)', engine, asPlacements, byId, METAL.capacity),
+    outcome('engine (first-fit by size and by arrival, fewer workers kept)', engine, asPlacements, byId, METAL.capacity),
     outcome('first-fit (arrival order)', baseline, baseline.value.placements, byId, METAL.capacity),
   ];
 }
