@@ -6,7 +6,9 @@
  * the invariants and returns the figures.
  *
  * Invariants (each a list of findings; empty means it held):
- *   stuck           every session ends ARCHIVED, or TERMINATED with a reason, before the deadline
+ *   stuck           every session ends ARCHIVED, or TERMINATED with a reason, before the deadline (each
+ *                   finding says whether the session still ended within a grace period after it, and
+ *                   when it last moved: slow progress and a session no controller works on differ)
  *   portClashes     no two reservations on one worker hold one port, and no two live sessions on one
  *                   worker show one port (sampled all along the run; a clash is confirmed by re-reading)
  *   capacityLeaks   at the end, each worker's allocated capacity is the sum of its live sessions' and
@@ -14,6 +16,7 @@
  *   duplicateEc2    one live EC2 instance per worker id, one instance per ClientToken
  */
 import { spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Cluster, RoleProcess } from './cluster.ts';
 
@@ -31,6 +34,11 @@ export interface ChaosOptions {
   killEveryMs: number;
   /** After the chaos, how long every session has to end. */
   settleSeconds: number;
+  /**
+   * After that deadline, how long the sessions not ended are still watched (they stay findings; the
+   * finding tells whether and when they ended). Default 60; 0 skips.
+   */
+  graceSeconds?: number;
   log?: (line: string) => void;
 }
 
@@ -49,6 +57,12 @@ export interface ChaosReport {
   workersUsed: number;
   ec2Instances: number;
   samples: number;
+  /** Sessions not ended by the deadline that ended within the grace period (slow, not lost). */
+  endedLate: number;
+  /** At the deadline: each controller leader's work queue (depth, longest reconcile running now). */
+  queuesAtDeadline: Record<string, { leader: string; depth: number | null; longestRunningSeconds: number | null }>;
+  /** The machine's 1-minute load average at the deadline (the run shares its cores with anything else running). */
+  loadAverageAtDeadline: number;
   findings: { stuck: string[]; portClashes: string[]; capacityLeaks: string[]; duplicateEc2: string[] };
 }
 
@@ -63,7 +77,7 @@ interface SessionRow {
   status: string;
   worker: { id: string } | null;
   allocatedPorts: Array<{ name: string; port: number }>;
-  statusHistory: Array<{ to: string; reason: string | null }>;
+  statusHistory: Array<{ to: string; reason: string | null; at: string }>;
 }
 interface WorkerRow {
   id: string;
@@ -111,7 +125,7 @@ async function retrying<T>(what: string, fn: () => Promise<T>, deadlineMs = 120_
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const SESSIONS = `query($after: String) { sessions(first: 100, after: $after) {
-  edges { node { id status worker { id } allocatedPorts { name port } statusHistory { to reason } } }
+  edges { node { id status worker { id } allocatedPorts { name port } statusHistory { to reason at } } }
   pageInfo { hasNextPage endCursor } } }`;
 const WORKERS = `query($after: String) { workers(first: 100, after: $after) {
   edges { node { id name status ec2InstanceId allocatedCapacity { cpuCores memoryGb storageGb maxNodes }
@@ -253,6 +267,8 @@ export async function runChaos(c: Cluster, o: ChaosOptions): Promise<ChaosReport
     }
     await sleep(500);
   }
+  const queuesAtDeadline = await queueFigures(c);
+  const loadAverageAtDeadline = Math.round((loadavg()[0] ?? 0) * 100) / 100;
   chaosOn = false;
   await chaos;
   // Everything back up before the final reads.
@@ -261,10 +277,35 @@ export async function runChaos(c: Cluster, o: ChaosOptions): Promise<ChaosReport
   await leaderWatch;
 
   sessions = await retrying('list sessions', () => all<SessionRow>(c, SESSIONS, 'sessions'));
+  const notEnded = sessions.filter((s) => !ENDED.has(s.status));
   for (const s of sessions) {
     const last = s.statusHistory.at(-1);
-    if (!ENDED.has(s.status)) findings.stuck.push(`${s.id} ${s.status} (history ${s.statusHistory.map((h) => h.to).join('>')})`);
-    else if (s.status === 'TERMINATED' && !last?.reason) findings.stuck.push(`${s.id} TERMINATED without a reason`);
+    if (s.status === 'TERMINATED' && !last?.reason) findings.stuck.push(`${s.id} TERMINATED without a reason`);
+  }
+  // The sessions not ended: watched a while longer, to tell slow progress from a session left alone.
+  const graceEnds = Date.now() + (o.graceSeconds ?? 60) * 1000;
+  const endedAt = new Map<string, number>();
+  let latest = new Map(notEnded.map((s) => [s.id, s]));
+  while (notEnded.length > 0 && endedAt.size < notEnded.length && Date.now() < graceEnds) {
+    await sleep(2000);
+    try {
+      latest = new Map((await all<SessionRow>(c, SESSIONS, 'sessions')).map((s) => [s.id, s]));
+    } catch {
+      continue;
+    }
+    for (const s of notEnded) if (!endedAt.has(s.id) && ENDED.has(latest.get(s.id)?.status ?? '')) endedAt.set(s.id, Date.now());
+  }
+  const secs = (ms: number) => `${Math.round(ms / 1000)} s`;
+  for (const s of notEnded) {
+    const history = `history ${s.statusHistory.map((h) => h.to).join('>')}`;
+    const lastMove = Date.parse(s.statusHistory.at(-1)?.at ?? '');
+    const moved = Number.isFinite(lastMove) ? `; in ${s.status} since ${secs(deadline - lastMove)} before the deadline` : '';
+    const when = endedAt.get(s.id);
+    const after =
+      when !== undefined
+        ? `; ended ${latest.get(s.id)?.status} ${secs(when - deadline)} after the deadline`
+        : `; still ${latest.get(s.id)?.status ?? s.status} ${secs(Date.now() - deadline)} after the deadline`;
+    findings.stuck.push(`${s.id} ${s.status} (${history}${moved}${after})`);
   }
 
   // Capacity: what the sweeper and teardown release may take a resync or two; give it until it holds.
@@ -316,8 +357,30 @@ export async function runChaos(c: Cluster, o: ChaosOptions): Promise<ChaosReport
     workersUsed: new Set(sessions.flatMap((s) => (s.worker ? [s.worker.id] : []))).size,
     ec2Instances: ec2.instances.length,
     samples,
+    endedLate: endedAt.size,
+    queuesAtDeadline,
+    loadAverageAtDeadline,
     findings,
   };
+}
+
+/** Each controller leader's work queue now, from its /metrics (null: the figure could not be read). */
+async function queueFigures(c: Cluster): Promise<ChaosReport['queuesAtDeadline']> {
+  const out: ChaosReport['queuesAtDeadline'] = {};
+  const gauge = (text: string | undefined, name: string): number | null => {
+    const m = text?.match(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm'));
+    return m ? Number(m[1]) : null;
+  };
+  for (const [controller, leader] of Object.entries(await c.leaders())) {
+    if (!leader) continue;
+    const text = await c.metrics(leader);
+    out[controller] = {
+      leader,
+      depth: gauge(text, 'lcm_workqueue_depth'),
+      longestRunningSeconds: gauge(text, 'lcm_workqueue_longest_running_processor_seconds'),
+    };
+  }
+  return out;
 }
 
 async function checkPorts(c: Cluster, sessions: SessionRow[], workers: WorkerRow[], out: string[], seen: Set<string>): Promise<void> {
@@ -388,7 +451,8 @@ export function formatReport(r: ChaosReport): string {
     `  kills: ${r.kills} (${r.leaderKills} of a leader) by role ${JSON.stringify(r.killsByRole)}`,
     `  leader failovers seen: ${JSON.stringify(r.failoversSeen)}`,
     `  workers used: ${r.workersUsed}; EC2 instances launched: ${r.ec2Instances}; invariant samples: ${r.samples}`,
-    `  stuck: ${r.findings.stuck.length}  port clashes: ${r.findings.portClashes.length}  capacity leaks: ${r.findings.capacityLeaks.length}  duplicate EC2 instances: ${r.findings.duplicateEc2.length}`,
+    `  at the deadline: load average ${r.loadAverageAtDeadline}; work queues ${JSON.stringify(r.queuesAtDeadline)}`,
+    `  stuck: ${r.findings.stuck.length} (${r.endedLate} of them ended within the grace period)  port clashes: ${r.findings.portClashes.length}  capacity leaks: ${r.findings.capacityLeaks.length}  duplicate EC2 instances: ${r.findings.duplicateEc2.length}`,
   ];
   for (const [name, list] of Object.entries(r.findings)) for (const f of list.slice(0, 20)) lines.push(`  ${name}: ${f}`);
   return lines.join('\n');

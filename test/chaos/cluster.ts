@@ -10,10 +10,14 @@
  *
  * Simulators stand for external systems (AWS, CML, LDS, the grading engine) and are not killed: their
  * state is the outside world's. Every process's output goes to `<runDir>/<name>.log` (appended across
- * restarts) for evidence.
+ * restarts, each start marked by a line) for evidence.
+ *
+ * Log level: `warn` unless LCM_CHAOS_LOG_LEVEL says otherwise, either one level for every role
+ * (`LCM_CHAOS_LOG_LEVEL=info`) or a level per role with an optional default
+ * (`LCM_CHAOS_LOG_LEVEL=lablet-controller=debug,worker-controller=info,warn`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,7 +56,20 @@ export interface Cluster {
   processes: RoleProcess[];
   /** Leader of each controller now, by process name (read from each process's /metrics). */
   leaders(): Promise<Record<string, string | undefined>>;
+  /** The text of a process's /metrics, or undefined when it is down or does not answer within 2 s. */
+  metrics(name: string): Promise<string | undefined>;
   stop(): Promise<void>;
+}
+
+/** The log level of a role from LCM_CHAOS_LOG_LEVEL (see the file's comment); `warn` by default. */
+export function chaosLogLevel(role: string, spec = process.env.LCM_CHAOS_LOG_LEVEL ?? ''): string {
+  let fallback = 'warn';
+  for (const part of spec.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq < 0) fallback = part;
+    else if (part.slice(0, eq) === role) return part.slice(eq + 1);
+  }
+  return fallback;
 }
 
 async function waitReady(url: string, timeoutMs: number, alive: () => boolean, name: string): Promise<void> {
@@ -95,9 +112,11 @@ function roleProcess(opts: {
     async start() {
       const fd = openSync(log, 'a');
       try {
+        // A restart appends: mark where each run of the process begins.
+        writeSync(fd, `--- ${new Date().toISOString()} start ${opts.name}\n`);
         proc = spawn(process.execPath, [LCM, ...opts.args], {
           cwd: opts.runDir,
-          env: { ...process.env, LCM_LOG_LEVEL: 'warn', ...opts.env },
+          env: { ...process.env, LCM_LOG_LEVEL: chaosLogLevel(opts.role), ...opts.env },
           stdio: ['ignore', fd, fd],
         });
       } finally {
@@ -120,6 +139,15 @@ function roleProcess(opts: {
       clearTimeout(timer);
     },
   };
+}
+
+async function metricsOf(p: RoleProcess): Promise<string | undefined> {
+  if (!p.up()) return undefined;
+  try {
+    return await (await fetch(`http://127.0.0.1:${p.port}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+  } catch {
+    return undefined; // down or busy: no answer this time
+  }
 }
 
 export interface ClusterOptions {
@@ -225,16 +253,15 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         const out: Record<string, string | undefined> = {};
         await Promise.all(
           controllers.map(async (p) => {
-            if (!p.up()) return;
-            try {
-              const text = await (await fetch(`http://127.0.0.1:${p.port}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
-              if (/^lcm_controller_leader\{[^}]*\} 1$/m.test(text)) out[p.controller as string] = p.name;
-            } catch {
-              // down or busy: no answer this time
-            }
+            const text = await metricsOf(p);
+            if (text && /^lcm_controller_leader\{[^}]*\} 1$/m.test(text)) out[p.controller as string] = p.name;
           }),
         );
         return out;
+      },
+      async metrics(name) {
+        const p = processes.find((x) => x.name === name);
+        return p ? metricsOf(p) : undefined;
       },
       async stop() {
         await stopAll();

@@ -3,7 +3,9 @@
  *   LCM_CHAOS_SESSIONS=500 LCM_CHAOS_SECONDS=600 npx tsx test/chaos/run.ts
  * Environment: LCM_CHAOS_SESSIONS (default 50), LCM_CHAOS_SECONDS (chaos duration, default 60),
  * LCM_CHAOS_KILL_EVERY_MS (default 4000), LCM_CHAOS_SETTLE_SECONDS (time to end every session after the
- * chaos, default 180), LCM_CHAOS_KEEP_LOGS=1 keeps every process's log.
+ * chaos, default 180), LCM_CHAOS_GRACE_SECONDS (how long the sessions not ended by then are still
+ * watched, to tell slow from stuck; default 60), LCM_CHAOS_KEEP_LOGS=1 keeps every process's log,
+ * LCM_CHAOS_LOG_LEVEL the processes' log level (e.g. `lablet-controller=debug,info`; see cluster.ts).
  */
 import { startCluster } from './cluster.ts';
 import { formatReport, runChaos, type ChaosOptions, type ChaosReport } from './chaos.ts';
@@ -18,6 +20,7 @@ export function chaosOptionsFromEnv(defaults: Omit<ChaosOptions, 'log'>): Omit<C
     chaosSeconds: n('LCM_CHAOS_SECONDS', defaults.chaosSeconds),
     killEveryMs: n('LCM_CHAOS_KILL_EVERY_MS', defaults.killEveryMs),
     settleSeconds: n('LCM_CHAOS_SETTLE_SECONDS', defaults.settleSeconds),
+    graceSeconds: n('LCM_CHAOS_GRACE_SECONDS', defaults.graceSeconds ?? 60),
   };
 }
 
