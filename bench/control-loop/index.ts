@@ -1,12 +1,5 @@
-import { formatNumber, ratio, type Bench, type BenchFlags, type BenchTable } from '../support/report.ts';
+import { numberFlag, formatNumber, ratio, type Bench, type BenchFlags, type BenchTable } from '../support/report.ts';
 import type { runControlLoopBench } from './run.ts';
-
-const number = (value: string | boolean | undefined, fallback: number): number => {
-  if (typeof value !== 'string') return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`not a number: ${value}`);
-  return n;
-};
 
 /**
  * Options (defaults full / --quick): --stores embedded,etcd+ferretdb (both / embedded) ·
@@ -23,14 +16,14 @@ export const bench: Bench = {
     // --quick is a smoke check: the embedded store only, unless --stores says otherwise.
     const stores = typeof flags.stores === 'string' ? flags.stores.split(',').map((s) => s.trim()) : quick ? ['embedded'] : ['embedded', 'etcd+ferretdb'];
     for (const s of stores) if (s !== 'embedded' && s !== 'etcd+ferretdb') throw new Error(`unknown store "${s}"; embedded or etcd+ferretdb`);
-    const burst = number(flags.burst, quick ? 10 : 100);
+    const burst = numberFlag(flags.burst, quick ? 10 : 100);
     const raw = await runControlLoopBench({
       stores: stores as Array<'embedded' | 'etcd+ferretdb'>,
-      latencySamples: number(flags['latency-samples'], quick ? 3 : 20),
-      pollingSamples: number(flags['polling-samples'], quick ? 4 : 20),
-      resyncSeconds: number(flags.resync, quick ? 3 : 30),
-      burst: { embedded: burst, 'etcd+ferretdb': number(flags['burst-etcd'], quick ? 10 : Math.min(burst, 30)) },
-      burstTimeoutMs: number(flags['burst-timeout'], quick ? 60 : 600) * 1000,
+      latencySamples: numberFlag(flags['latency-samples'], quick ? 3 : 20),
+      pollingSamples: numberFlag(flags['polling-samples'], quick ? 4 : 20),
+      resyncSeconds: numberFlag(flags.resync, quick ? 3 : 30),
+      burst: { embedded: burst, 'etcd+ferretdb': numberFlag(flags['burst-etcd'], quick ? 10 : Math.min(burst, 30)) },
+      burstTimeoutMs: numberFlag(flags['burst-timeout'], quick ? 60 : 600) * 1000,
     });
     return { name: 'control-loop', tables: tables(raw), raw };
   },

@@ -1,15 +1,9 @@
-import { formatNumber, type Bench, type BenchFlags, type BenchTable } from '../support/report.ts';
+import { numberFlag, formatNumber, type Bench, type BenchFlags, type BenchTable } from '../support/report.ts';
 import { measureRoundTrips, PAGE, QUERIES, type QueryName } from './round-trips.ts';
 import { measureRss } from './rss.ts';
 
-const number = (value: string | boolean | undefined, fallback: number): number => {
-  if (typeof value !== 'string') return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`not a whole number: ${value}`);
-  return n;
-};
 const list = (value: string | boolean | undefined, fallback: number[]): number[] =>
-  typeof value === 'string' ? value.split(',').map((s) => number(s.trim(), 0)) : fallback;
+  typeof value === 'string' ? value.split(',').map((s) => numberFlag(s.trim(), 0, true)) : fallback;
 
 /**
  * Options: --n 10,100,1000 (sessions seeded per round-trip measurement; quick 10,30),
@@ -20,7 +14,7 @@ export const bench: Bench = {
   description: 'N+1 and memory: database round trips per query vs N; RSS of `npm start` idle, with sessions, with subscribers',
   async run(flags: BenchFlags, quick: boolean) {
     const sizes = list(flags.n, quick ? [10, 30] : [10, 100, 1000]);
-    const concurrency = number(flags.concurrency, 16);
+    const concurrency = numberFlag(flags.concurrency, 16, true);
     const tables: BenchTable[] = [];
     const raw: Record<string, unknown> = {};
 
@@ -44,8 +38,8 @@ export const bench: Bench = {
 
     if (flags['skip-rss'] !== true) {
       const samples = await measureRss({
-        sessions: number(flags['rss-sessions'], quick ? 200 : 10_000),
-        subscribers: number(flags.subscribers, quick ? 50 : 1000),
+        sessions: numberFlag(flags['rss-sessions'], quick ? 200 : 10_000, true),
+        subscribers: numberFlag(flags.subscribers, quick ? 50 : 1000, true),
         concurrency,
         settleMs: quick ? 500 : 3000,
       });

@@ -1,15 +1,5 @@
-import type { Bench, BenchFlags } from '../support/report.ts';
+import { numberFlag, listFlag, type Bench, type BenchFlags } from '../support/report.ts';
 import { LCM_GATEWAYS, type LcmGatewayKind } from '../support/lcm-peers.ts';
-
-const list = (value: string | boolean | undefined): string[] | undefined =>
-  typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-
-const number = (value: string | boolean | undefined, fallback: number): number => {
-  if (typeof value !== 'string') return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`not a number: ${value}`);
-  return n;
-};
 
 /**
  * Options: --duration S (per cell, default 10; quick 1), --warmup S (per gateway and mix, default 2),
@@ -20,14 +10,14 @@ export const bench: Bench = {
   description: "gateways on LCM's own query mixes (sessions page, worker + sessions, score reports): stock, Hive Gateway, ours",
   async run(flags: BenchFlags, quick: boolean) {
     const { runMixesBench } = await import('./bench.ts');
-    const gateways = (list(flags.gateways) ?? ['stock', 'hive', 'ours']) as LcmGatewayKind[];
+    const gateways = (listFlag(flags.gateways) ?? ['stock', 'hive', 'ours']) as LcmGatewayKind[];
     for (const g of gateways) if (!(g in LCM_GATEWAYS)) throw new Error(`unknown gateway "${g}"; one of ${Object.keys(LCM_GATEWAYS).join(', ')}`);
     const options = {
-      sessions: number(flags.sessions, quick ? 300 : 2000),
-      baseRequests: number(flags['base-requests'], quick ? 40 : 400),
-      durationSec: number(flags.duration, quick ? 1 : 10),
-      warmupSec: number(flags.warmup, quick ? 0.5 : 2),
-      connections: (list(flags.connections) ?? ['10', '50']).map((c) => number(c, 10)),
+      sessions: numberFlag(flags.sessions, quick ? 300 : 2000),
+      baseRequests: numberFlag(flags['base-requests'], quick ? 40 : 400),
+      durationSec: numberFlag(flags.duration, quick ? 1 : 10),
+      warmupSec: numberFlag(flags.warmup, quick ? 0.5 : 2),
+      connections: (listFlag(flags.connections) ?? ['10', '50']).map((c) => numberFlag(c, 10)),
       gateways,
     };
     const { tables, cells, seedMs } = await runMixesBench(options);

@@ -1,15 +1,8 @@
 import { planScheduling, type SchedulingWorker, type SessionDemand, type TemplateOffer } from '../../core/domain/scheduling.ts';
-import { formatNumber, ratio, type Bench, type BenchFlags, type BenchTable } from '../support/report.ts';
+import { numberFlag, formatNumber, ratio, type Bench, type BenchFlags, type BenchTable } from '../support/report.ts';
 import { firstFit, firstFitScaleUp } from './first-fit.ts';
 import { binPackingLowerBound } from './lower-bound.ts';
 import { definitions, METAL, PERSONAL, PLAN_AT, prng, sessions as makeSessions, workers as makeWorkers } from './workload.ts';
-
-const number = (value: string | boolean | undefined, fallback: number): number => {
-  if (typeof value !== 'string') return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`not a whole number: ${value}`);
-  return n;
-};
 
 /** Wall and CPU time of one synchronous call. */
 function timed<T>(f: () => T): { value: T; ms: number; cpuMs: number } {
@@ -66,10 +59,10 @@ function scaleUpFromZero(sessions: readonly SessionDemand[]): Outcome[] {
 export const bench: Bench = {
   description: 'scheduler engine, pure: placements/s and workers used vs the bin-packing lower bound, beside first-fit',
   async run(flags: BenchFlags, quick: boolean) {
-    const seed = number(flags.seed, 11);
-    const sessionCount = number(flags['sched-sessions'], quick ? 1000 : 10_000);
-    const workerCount = number(flags['sched-workers'], quick ? 100 : 1000);
-    const scaleUpCount = number(flags['scale-up-sessions'], quick ? 500 : 2000);
+    const seed = numberFlag(flags.seed, 11, true);
+    const sessionCount = numberFlag(flags['sched-sessions'], quick ? 1000 : 10_000, true);
+    const workerCount = numberFlag(flags['sched-workers'], quick ? 100 : 1000, true);
+    const scaleUpCount = numberFlag(flags['scale-up-sessions'], quick ? 500 : 2000, true);
     console.log(`seed ${seed}: ${sessionCount} sessions × ${workerCount} workers; scale-up ${scaleUpCount} sessions (repeat with --seed ${seed})`);
 
     const random = prng(seed);

@@ -73,3 +73,15 @@ export function machine(): Record<string, string | number> {
     loadAverage1m: Number(os.loadavg()[0]!.toFixed(2)),
   };
 }
+
+/** A flag's comma-separated values (`--connections 10,50`), or undefined when not given. */
+export const listFlag = (value: string | boolean | undefined): string[] | undefined =>
+  typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+
+/** A flag's non-negative number (whole with `integer`), or `fallback` when not given. */
+export function numberFlag(value: string | boolean | undefined, fallback: number, integer = false): number {
+  if (typeof value !== 'string') return fallback;
+  const n = Number(value);
+  if (!(integer ? Number.isInteger(n) : Number.isFinite(n)) || n < 0) throw new Error(`not a ${integer ? 'whole ' : ''}number: ${value}`);
+  return n;
+}
