@@ -30,8 +30,13 @@ export interface ChaosOptions {
   sessions: number;
   /** How long the chaos loop kills processes. */
   chaosSeconds: number;
-  /** Pause between one process being back and the next kill. */
+  /** Pause between one process being back and the next kill; 0: no kills (only `disruptions`). */
   killEveryMs: number;
+  /**
+   * Other faults acted while the chaos lasts, each on its own loop beside the kills: a TCP cut between
+   * two roles, an etcd restart, an external fault armed in a simulator… (see `Disruption`).
+   */
+  disruptions?: Disruption[];
   /** After the chaos, how long every session has to end. */
   settleSeconds: number;
   /**
@@ -42,6 +47,18 @@ export interface ChaosOptions {
   log?: (line: string) => void;
 }
 
+/**
+ * A fault the chaos loop acts every `everyMs` while the chaos lasts, beside (or instead of) the kills.
+ * `act` does one round (and may undo it before it returns, e.g. cut a link for a few seconds) and
+ * returns a line for the log; `heal` is called once when the chaos ends and must leave nothing in force.
+ */
+export interface Disruption {
+  name: string;
+  everyMs: number;
+  act(c: Cluster): Promise<string>;
+  heal?(c: Cluster): Promise<void>;
+}
+
 export interface ChaosReport {
   sessions: number;
   statuses: Record<string, number>;
@@ -49,6 +66,8 @@ export interface ChaosReport {
   kills: number;
   killsByRole: Record<string, number>;
   leaderKills: number;
+  /** Rounds acted by each disruption, by name. */
+  disruptions: Record<string, number>;
   failoversSeen: Record<string, number>;
   chaosSeconds: number;
   totalSeconds: number;
@@ -181,8 +200,23 @@ export async function runChaos(c: Cluster, o: ChaosOptions): Promise<ChaosReport
   let leaderKills = 0;
   let chaosOn = true;
   const chaosEnds = Date.now() + o.chaosSeconds * 1000;
-  const chaos = (async () => {
+  const disruptionRounds: Record<string, number> = {};
+  const disruptionLoops = (o.disruptions ?? []).map(async (d) => {
+    disruptionRounds[d.name] = 0;
     while (chaosOn && Date.now() < chaosEnds) {
+      await sleep(d.everyMs);
+      if (!chaosOn || Date.now() >= chaosEnds) break;
+      try {
+        log(`${d.name}: ${await d.act(c)}`);
+        disruptionRounds[d.name] = (disruptionRounds[d.name] ?? 0) + 1;
+      } catch (e) {
+        log(`${d.name} failed: ${(e as Error).message}`);
+      }
+    }
+    await d.heal?.(c);
+  });
+  const chaos = (async () => {
+    while (o.killEveryMs > 0 && chaosOn && Date.now() < chaosEnds) {
       await sleep(o.killEveryMs);
       if (!chaosOn || Date.now() >= chaosEnds) break;
       const candidates = c.processes.filter((p) => p.killable && p.up());
@@ -271,6 +305,7 @@ export async function runChaos(c: Cluster, o: ChaosOptions): Promise<ChaosReport
   const loadAverageAtDeadline = Math.round((loadavg()[0] ?? 0) * 100) / 100;
   chaosOn = false;
   await chaos;
+  await Promise.all(disruptionLoops);
   // Everything back up before the final reads.
   for (const p of c.processes) if (!p.up()) await p.start();
   watching = false;
@@ -350,6 +385,7 @@ export async function runChaos(c: Cluster, o: ChaosOptions): Promise<ChaosReport
     kills,
     killsByRole,
     leaderKills,
+    disruptions: disruptionRounds,
     failoversSeen,
     chaosSeconds: o.chaosSeconds,
     totalSeconds: Math.round((Date.now() - started) / 1000),
@@ -449,6 +485,7 @@ export function formatReport(r: ChaosReport): string {
     `  final statuses: ${JSON.stringify(r.statuses)}`,
     `  terminated reasons: ${JSON.stringify(r.terminatedReasons)}`,
     `  kills: ${r.kills} (${r.leaderKills} of a leader) by role ${JSON.stringify(r.killsByRole)}`,
+    ...(Object.keys(r.disruptions).length > 0 ? [`  disruptions: ${JSON.stringify(r.disruptions)}`] : []),
     `  leader failovers seen: ${JSON.stringify(r.failoversSeen)}`,
     `  workers used: ${r.workersUsed}; EC2 instances launched: ${r.ec2Instances}; invariant samples: ${r.samples}`,
     `  at the deadline: load average ${r.loadAverageAtDeadline}; work queues ${JSON.stringify(r.queuesAtDeadline)}`,

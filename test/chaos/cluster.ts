@@ -51,6 +51,10 @@ export interface Cluster {
   gatewayUrl: string;
   adminToken: string;
   ec2Url: string;
+  /** The simulators' own URLs (for `POST /_sim/faults`), never through a `link`. */
+  cmlUrl: string;
+  ldsUrl: string;
+  gradingUrl: string;
   etcd: TestService;
   mongo: TestService;
   processes: RoleProcess[];
@@ -150,8 +154,18 @@ async function metricsOf(p: RoleProcess): Promise<string | undefined> {
   }
 }
 
+/**
+ * Where a process reaches another: given the process name (`gateway`, `sessions`, `lablet-controller-2`,
+ * `sim-lds`…), the target (`etcd`, `mongo`, `gateway`, a subgraph's name, `sim-ec2`, `sim-cml`, `sim-lds`,
+ * `sim-grading`, `lablet-controller-1` for the simulators' event sink) and the target's own URL, the
+ * URL that process is given instead (e.g. a TCP proxy's, to cut that one link). Called once per pair.
+ */
+export type Link = (from: string, to: string, url: string) => Promise<string> | string;
+
 export interface ClusterOptions {
   adminToken?: string;
+  /** Route each process-to-target connection (default: direct). */
+  link?: Link;
   /** Controller environment overrides (resync, scale-down…). */
   controllerEnv?: Record<string, string>;
 }
@@ -165,31 +179,38 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     for (const p of [...processes].reverse()) await p.stop();
     await Promise.all([etcd.stop(), mongo.stop()]);
   };
+  const link: Link = options.link ?? ((_from, _to, url) => url);
   try {
     const port = async () => freePort();
-    const stores = {
-      LCM_ETCD_ENDPOINTS: etcd.url,
-      LCM_MONGODB_URI: mongo.url,
+    const secrets = {
       LCM_MONGODB_DB: 'lcm_chaos',
       LCM_ADMIN_TOKEN: adminToken,
       LCM_INTERNAL_SECRET: 'chaos-internal-secret-0123456789abcdef',
     };
+    /** The stores as the process `from` reaches them. */
+    const storesFor = async (from: string) => ({
+      ...secrets,
+      LCM_ETCD_ENDPOINTS: await link(from, 'etcd', etcd.url),
+      LCM_MONGODB_URI: await link(from, 'mongo', mongo.url),
+    });
+    const portOf = (url: string) => String(new URL(url).port);
     const cmlPort = await port();
     const [ec2Port, ldsPort, gradingPort, gatewayPort] = [await port(), await port(), await port(), await port()];
     const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
     const controllerPorts = new Map<string, number>();
     for (const c of CONTROLLERS) for (const i of [1, 2]) controllerPorts.set(`${c}-${i}`, await port());
-    const sink = `http://127.0.0.1:${controllerPorts.get('lablet-controller-1')}/events`;
+    const sinkUrl = `http://127.0.0.1:${controllerPorts.get('lablet-controller-1')}`;
+    const sinkFor = async (from: string) => `${(await link(from, 'lablet-controller-1', sinkUrl)).replace(/\/$/, '')}/events`;
     // The simulators send the events token the lablet-controllers derive from the same internal secret.
-    const sinkEnv = { LCM_INTERNAL_SECRET: stores.LCM_INTERNAL_SECRET };
+    const sinkEnv = { LCM_INTERNAL_SECRET: secrets.LCM_INTERNAL_SECRET };
 
     const sims: RoleProcess[] = [
       roleProcess({
         name: 'sim-ec2', role: 'sim-ec2', args: ['sim', 'ec2', '--port', String(ec2Port)], port: ec2Port, runDir, killable: false, readyPath: '/healthz',
         env: { LCM_SIM_EC2_BOOT_MS: '300', LCM_SIM_CML_BOOT_MS: '200', LCM_SIM_CML_PORT: String(cmlPort) },
       }),
-      roleProcess({ name: 'sim-lds', role: 'sim-lds', args: ['sim', 'lds', '--port', String(ldsPort), '--sink', sink], port: ldsPort, runDir, killable: false, readyPath: '/healthz', env: sinkEnv }),
-      roleProcess({ name: 'sim-grading', role: 'sim-grading', args: ['sim', 'grading', '--port', String(gradingPort), '--sink', sink], port: gradingPort, runDir, killable: false, readyPath: '/healthz', env: sinkEnv }),
+      roleProcess({ name: 'sim-lds', role: 'sim-lds', args: ['sim', 'lds', '--port', String(ldsPort), '--sink', await sinkFor('sim-lds')], port: ldsPort, runDir, killable: false, readyPath: '/healthz', env: sinkEnv }),
+      roleProcess({ name: 'sim-grading', role: 'sim-grading', args: ['sim', 'grading', '--port', String(gradingPort), '--sink', await sinkFor('sim-grading')], port: gradingPort, runDir, killable: false, readyPath: '/healthz', env: sinkEnv }),
     ];
     processes.push(...sims);
     await Promise.all(sims.map((p) => p.start()));
@@ -198,44 +219,45 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const subgraphs: RoleProcess[] = [];
     for (const s of SUBGRAPHS) {
       const p = await port();
-      subgraphUrls.push(`${s}=http://127.0.0.1:${p}/graphql`);
-      subgraphs.push(roleProcess({ name: s, role: s, args: ['subgraph', s, '--port', String(p)], port: p, runDir, killable: true, readyPath: '/readyz', env: stores }));
+      subgraphUrls.push(`${s}=${(await link('gateway', s, `http://127.0.0.1:${p}`)).replace(/\/$/, '')}/graphql`);
+      subgraphs.push(roleProcess({ name: s, role: s, args: ['subgraph', s, '--port', String(p)], port: p, runDir, killable: true, readyPath: '/readyz', env: await storesFor(s) }));
     }
     processes.push(...subgraphs);
     await Promise.all(subgraphs.map((p) => p.start()));
 
     const gateway = roleProcess({
       name: 'gateway', role: 'gateway', args: ['gateway', '--port', String(gatewayPort)], port: gatewayPort, runDir, killable: true, readyPath: '/readyz',
-      env: { ...stores, LCM_SUBGRAPH_URLS: subgraphUrls.join(',') },
+      env: { ...(await storesFor('gateway')), LCM_SUBGRAPH_URLS: subgraphUrls.join(',') },
     });
     processes.push(gateway);
     await gateway.start();
 
-    const controllerEnv = {
-      ...stores,
-      LCM_URL: gatewayUrl,
+    const controllerEnv = async (from: string) => ({
+      ...(await storesFor(from)),
+      LCM_URL: (await link(from, 'gateway', gatewayUrl)).replace(/\/$/, ''),
       LCM_TOKEN: adminToken,
       LCM_MIN_WORKERS: '0',
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'lcm-chaos',
       AWS_SECRET_ACCESS_KEY: 'lcm-chaos',
-      LCM_EC2_ENDPOINT: `http://127.0.0.1:${ec2Port}`,
-      LCM_LDS_URL: `http://127.0.0.1:${ldsPort}`,
-      LCM_GRADING_URL: `http://127.0.0.1:${gradingPort}`,
+      LCM_EC2_ENDPOINT: (await link(from, 'sim-ec2', `http://127.0.0.1:${ec2Port}`)).replace(/\/$/, ''),
+      LCM_LDS_URL: (await link(from, 'sim-lds', `http://127.0.0.1:${ldsPort}`)).replace(/\/$/, ''),
+      LCM_GRADING_URL: (await link(from, 'sim-grading', `http://127.0.0.1:${gradingPort}`)).replace(/\/$/, ''),
       LCM_CML_SCHEME: 'http',
-      LCM_CML_PORT: String(cmlPort),
+      // CML is reached at each worker's address on this port; a link keeps 127.0.0.1 and changes the port.
+      LCM_CML_PORT: portOf(await link(from, 'sim-cml', `http://127.0.0.1:${cmlPort}`)),
       LCM_CONTROLLER_RESYNC_SECONDS: '5',
       LCM_SCALE_UP_BATCH_MS: '200',
       LCM_SCALE_DOWN_IDLE_SECONDS: '30',
       LCM_SCALE_DOWN_COOLDOWN_SECONDS: '10',
       ...options.controllerEnv,
-    };
+    });
     const controllers: RoleProcess[] = [];
     for (const c of CONTROLLERS) {
       for (const i of [1, 2]) {
         const name = `${c}-${i}`;
         const p = controllerPorts.get(name) as number;
-        controllers.push(roleProcess({ name, role: c, controller: c, args: ['controller', c, '--port', String(p)], port: p, runDir, killable: true, readyPath: '/healthz', env: controllerEnv }));
+        controllers.push(roleProcess({ name, role: c, controller: c, args: ['controller', c, '--port', String(p)], port: p, runDir, killable: true, readyPath: '/healthz', env: await controllerEnv(name) }));
       }
     }
     processes.push(...controllers);
@@ -246,6 +268,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       gatewayUrl,
       adminToken,
       ec2Url: `http://127.0.0.1:${ec2Port}`,
+      cmlUrl: `http://127.0.0.1:${cmlPort}`,
+      ldsUrl: `http://127.0.0.1:${ldsPort}`,
+      gradingUrl: `http://127.0.0.1:${gradingPort}`,
       etcd,
       mongo,
       processes,
