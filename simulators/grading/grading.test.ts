@@ -127,6 +127,21 @@ describe('grading simulator', () => {
     await sink.waitForCount(1, 'grading.session.completed');
   });
 
+  it('duplicate and drop faults: a completed event sent twice (one id), then one lost for good', async () => {
+    expect((await request('POST', `${sim.url}/_sim/faults`, { duplicate: 1 })).body).toMatchObject({ duplicate: 1, drop: false });
+    await request('POST', `${sim.url}/grading-sessions`, gradingRequest('ls-dup'));
+    const twice = await sink.waitForCount(2, 'grading.session.completed');
+    expect(twice[0]?.event.id).toBe(twice[1]?.event.id);
+
+    await request('POST', `${sim.url}/_sim/faults`, { drop: 1 });
+    const lost = await request('POST', `${sim.url}/grading-sessions`, gradingRequest('ls-lost'));
+    await eventually('the grading to end', () => sim.view(lost.body.id).status === 'SUBMITTED', { timeoutMs: 5_000 });
+    await sim.idle();
+    expect(sink.events).toHaveLength(2);
+    expect(sim.state().delivery.stats).toMatchObject({ duplicated: 1, dropped: 1, deadLettered: 0 });
+    expect(sim.faults).toMatchObject({ duplicate: false, drop: false, reorder: false });
+  });
+
   it('slowGradingMs fault delays the result; the test control completes it at once', async () => {
     await request('POST', `${sim.url}/_sim/faults`, { slowGradingMs: 60_000 });
     const created = await request('POST', `${sim.url}/grading-sessions`, gradingRequest('ls-slow'));

@@ -69,6 +69,12 @@ export interface GradingFaults {
   latencyMs: number;
   /** Sink outage: true = every delivery attempt fails; N = the next N attempts fail. */
   sinkDown: boolean | number;
+  /** Events sent twice: true = every event; N = the next N events. */
+  duplicate: boolean | number;
+  /** Events held back and sent after the next event of the same lablet session. */
+  reorder: boolean | number;
+  /** Events lost for good (no retry, no dead letter). */
+  drop: boolean | number;
 }
 
 export interface GradingConfig extends GradingTimings, GradingPolicy {
@@ -158,6 +164,9 @@ const NO_FAULTS: GradingFaults = {
   slowGradingMs: 0,
   latencyMs: 0,
   sinkDown: false,
+  duplicate: false,
+  reorder: false,
+  drop: false,
 };
 const OUTCOMES: readonly GradingOutcome[] = ['seeded', 'pass', 'fail', 'perfect', 'zero'];
 

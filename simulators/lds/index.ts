@@ -52,6 +52,12 @@ export interface LdsFaults {
   latencyMs: number;
   /** Sink outage: true = every delivery attempt fails; N = the next N attempts fail. */
   sinkDown: boolean | number;
+  /** Events sent twice: true = every event; N = the next N events. */
+  duplicate: boolean | number;
+  /** Events held back and sent after the next event of the same lablet session. */
+  reorder: boolean | number;
+  /** Events lost for good (no retry, no dead letter). */
+  drop: boolean | number;
 }
 
 export interface LdsConfig extends LdsTimings {
@@ -119,7 +125,7 @@ export const ldsConfigSchema = z
   .partial()
   .strict();
 
-const NO_FAULTS: LdsFaults = { failCreate: 0, failSetDevices: 0, latencyMs: 0, sinkDown: false };
+const NO_FAULTS: LdsFaults = { failCreate: 0, failSetDevices: 0, latencyMs: 0, sinkDown: false, duplicate: false, reorder: false, drop: false };
 
 function checkTimings(t: LdsTimings): void {
   for (const [name, value] of Object.entries(t)) {

@@ -213,6 +213,33 @@ describe('LDS simulator', () => {
     expect(sim.faults.sinkDown).toBe(false);
   });
 
+  it('duplicate, reorder and drop faults over /_sim/faults: what the sink receives, and the counts in the state', async () => {
+    const armed = await request('POST', `${sim.url}/_sim/faults`, { duplicate: 1, reorder: 1 });
+    expect(armed.body).toMatchObject({ duplicate: 1, reorder: 1, drop: false });
+    // reorder takes the first event (held), duplicate the second: ended, ended, then the held started.
+    const a = await request('POST', `${sim.url}/sessions`, facadeBody('ls-faults'));
+    sim.sessions.start(a.body.id);
+    sim.sessions.finish(a.body.id);
+    await sim.idle();
+    expect(sink.events.map((e) => e.event.type)).toEqual(['lds.session.ended', 'lds.session.ended', 'lds.session.started']);
+    expect(new Set(sink.events.slice(0, 2).map((e) => e.event.id)).size).toBe(1);
+
+    await request('POST', `${sim.url}/_sim/faults`, { drop: true });
+    const b = await request('POST', `${sim.url}/sessions`, facadeBody('ls-dropped'));
+    sim.sessions.start(b.body.id);
+    await sim.idle();
+    expect(sink.events).toHaveLength(3);
+    const state = await request('GET', `${sim.url}/_sim/state`);
+    expect(state.body.faults).toMatchObject({ duplicate: false, reorder: false, drop: true });
+    expect(state.body.delivery.stats).toMatchObject({ duplicated: 1, reordered: 1, dropped: 1, deadLettered: 0 });
+    expect(state.body.delivery.dropped[0]).toMatchObject({ type: 'lds.session.started' });
+
+    expect((await request('POST', `${sim.url}/_sim/faults`, { drop: -1 })).status).toBe(400);
+    expect((await request('POST', `${sim.url}/_sim/faults`, { reorder: 'sometimes' })).status).toBe(400);
+    await request('POST', `${sim.url}/_sim/reset`);
+    expect(sim.faults).toMatchObject({ duplicate: false, reorder: false, drop: false });
+  });
+
   it('a 4xx sink is not retried: the event is dead-lettered, visible in the state, and can be redelivered', async () => {
     sink.failNext(1, 400);
     const created = await request('POST', `${sim.url}/sessions`, facadeBody('ls-dead'));

@@ -131,6 +131,76 @@ describe('CloudEventDelivery', () => {
     expect(JSON.stringify(delivery.snapshot())).not.toContain(TOKEN);
   });
 
+  describe('injected event faults', () => {
+    it('duplicate: the event is sent twice with the same id, the next N events only', async () => {
+      const { server, got } = await sink(() => true);
+      const delivery = new CloudEventDelivery({ sinkUrl: server.url });
+      cleanups.push(() => delivery.close());
+      delivery.setEventFault('duplicate', 1);
+      const first = event('S', 1);
+      delivery.enqueue(first);
+      delivery.enqueue(event('S', 2));
+      await delivery.idle();
+      expect(got.map((e) => e.data)).toEqual([{ n: 1 }, { n: 1 }, { n: 2 }]);
+      expect(got[0]?.id).toBe(first.id);
+      expect(got[1]?.id).toBe(first.id);
+      expect(delivery.eventFault('duplicate')).toBe(false);
+      expect(delivery.snapshot().stats).toMatchObject({ enqueued: 2, delivered: 3, duplicated: 1 });
+    });
+
+    it('reorder: the event is held and sent right after the next event of its key; other keys are not held up', async () => {
+      const { server, got } = await sink(() => true);
+      const delivery = new CloudEventDelivery({ sinkUrl: server.url, reorderHoldMs: 60_000 });
+      cleanups.push(() => delivery.close());
+      delivery.setEventFault('reorder', 1);
+      delivery.enqueue(event('S', 1));
+      delivery.enqueue(event('T', 1));
+      await eventually('T delivered', () => delivery.snapshot().stats.delivered === 1, { timeoutMs: 5_000 });
+      expect(delivery.snapshot()).toMatchObject({ held: 1, pending: 1, reorder: false });
+      delivery.enqueue(event('S', 2));
+      await delivery.idle();
+      expect(got.map((e) => `${e.subject}${(e.data as { n: number }).n}`)).toEqual(['T1', 'S2', 'S1']);
+      expect(delivery.snapshot().stats).toMatchObject({ reordered: 1, delivered: 3 });
+    });
+
+    it('reorder: a held event with nothing after it is sent when the hold runs out (late, not lost)', async () => {
+      const { server, got } = await sink(() => true);
+      const delivery = new CloudEventDelivery({ sinkUrl: server.url, reorderHoldMs: 50 });
+      cleanups.push(() => delivery.close());
+      delivery.setEventFault('reorder', true);
+      const started = Date.now();
+      delivery.enqueue(event('S', 1));
+      await delivery.idle();
+      expect(Date.now() - started).toBeGreaterThanOrEqual(45);
+      expect(got).toHaveLength(1);
+      expect(delivery.eventFault('reorder')).toBe(true);
+    });
+
+    it('drop: the event is never sent, not dead-lettered (a redelivery cannot bring it back), only counted', async () => {
+      const { server, got } = await sink(() => true);
+      const delivery = new CloudEventDelivery({ sinkUrl: server.url });
+      cleanups.push(() => delivery.close());
+      delivery.setEventFault('drop', 1);
+      const lost = event('S', 1);
+      delivery.enqueue(lost);
+      delivery.enqueue(event('S', 2));
+      await delivery.idle();
+      expect(got.map((e) => e.data)).toEqual([{ n: 2 }]);
+      expect(delivery.redeliverDeadLetters()).toBe(0);
+      const snap = delivery.snapshot();
+      expect(snap.stats).toMatchObject({ enqueued: 2, delivered: 1, dropped: 1, deadLettered: 0 });
+      expect(snap.dropped).toEqual([expect.objectContaining({ eventId: lost.id, orderingKey: 'S' })]);
+      expect(snap.drop).toBe(false);
+    });
+
+    it('refuses a bad fault value', () => {
+      const delivery = new CloudEventDelivery();
+      expect(() => delivery.setEventFault('drop', -1)).toThrow(/drop must be a boolean or an integer/);
+      expect(() => delivery.setEventFault('drop', 1.5)).toThrow(/drop/);
+      expect(() => delivery.setEventFault('lose' as never, true)).toThrow(/unknown delivery fault/);
+    });
+  });
+
   it('rejects bad settings with a message naming them', () => {
     expect(() => new CloudEventDelivery({ sinkUrl: 'mailto:x@y' })).toThrow(/must use http or https/);
     const delivery = new CloudEventDelivery();

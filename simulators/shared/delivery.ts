@@ -16,6 +16,12 @@ import { silentLogger, type Logger } from '../../core/logging.ts';
  *   lablet-controller's sink requires); a 401 is final like any other 4xx.
  * - The sink URL and token, the mode and the retry policy can change at run time; the next attempt
  *   uses them.
+ * - Injected faults, what a real event bus does to its subscribers now and then (each `true` = every
+ *   event until turned off, or N = the next N events, taken when the event is enqueued):
+ *   `sinkDown` (attempts fail as if the sink were unreachable; retried), `duplicate` (the event is sent
+ *   twice, same id), `reorder` (the event is held and sent right after the next event of the same
+ *   ordering key, or after `reorderHoldMs` when none comes) and `drop` (the event is lost for good:
+ *   never sent, never dead-lettered, only counted).
  */
 
 export type DeliveryMode = 'binary' | 'structured';
@@ -54,7 +60,15 @@ export interface DeliveryOptions {
   logger?: Logger;
   /** Outcome hooks (metrics). */
   observer?: DeliveryObserver;
+  /** How long the `reorder` fault holds an event waiting for the next one of its key (default 10 s). */
+  reorderHoldMs?: number;
 }
+
+/** An injected fault's setting: `true` = every event until `false`; N = the next N events. */
+export type FaultSetting = boolean | number;
+
+/** The delivery faults that act on events (not on attempts); see the class comment. */
+export type EventFault = 'duplicate' | 'reorder' | 'drop';
 
 export interface DeliveryObserver {
   delivered?(record: DeliveryRecord): void;
@@ -94,9 +108,26 @@ export interface DeliverySnapshot {
   attemptTimeoutMs: number;
   /** Injected sink outage: `true` = every attempt fails, a number = that many next attempts fail. */
   sinkDown: boolean | number;
-  /** Events waiting or being delivered. */
+  /** Injected event faults (`true` = every event, a number = that many next events). */
+  duplicate: FaultSetting;
+  reorder: FaultSetting;
+  drop: FaultSetting;
+  /** Events waiting or being delivered (held ones included). */
   pending: number;
-  stats: { enqueued: number; delivered: number; failedAttempts: number; deadLettered: number };
+  /** Events held by the `reorder` fault, waiting for the next event of their key. */
+  held: number;
+  stats: {
+    enqueued: number;
+    delivered: number;
+    failedAttempts: number;
+    deadLettered: number;
+    /** Events the injected faults sent twice, held back, or lost. */
+    duplicated: number;
+    reordered: number;
+    dropped: number;
+  };
+  /** The last events lost to the `drop` fault (ids and types, most recent last). */
+  dropped: Array<{ eventId: string; type: string; orderingKey: string; droppedAt: string }>;
   delivered: DeliveryRecord[];
   deadLetters: DeadLetter[];
 }
@@ -111,6 +142,11 @@ type AttemptResult =
   | { kind: 'delivered'; status: number }
   | { kind: 'retry'; reason: string; status?: number; retryAfterMs?: number }
   | { kind: 'final'; reason: string; status?: number };
+
+function checkFaultSetting(name: string, value: FaultSetting): FaultSetting {
+  if (typeof value === 'number' && (!Number.isInteger(value) || value < 0)) throw new TypeError(`${name} must be a boolean or an integer ≥ 0`);
+  return value === 0 ? false : value;
+}
 
 /** Validate a sink URL (http or https); throws a TypeError naming the problem. */
 export function checkSinkUrl(url: string): string {
@@ -165,6 +201,11 @@ export class CloudEventDelivery {
   private policy: RetryPolicy;
   private timeoutMs: number;
   private down: boolean | number = false;
+  private readonly eventFaults: Record<EventFault, FaultSetting> = { duplicate: false, reorder: false, drop: false };
+  /** Events held by `reorder`, by ordering key, with the timer that releases them if nothing follows. */
+  private readonly held = new Map<string, { item: QueuedEvent; timer: NodeJS.Timeout }>();
+  private readonly reorderHoldMs: number;
+  private readonly droppedEvents: DeliverySnapshot['dropped'] = [];
   private readonly historyLimit: number;
   private readonly deadLetterLimit: number;
   private readonly logger: Logger;
@@ -173,7 +214,7 @@ export class CloudEventDelivery {
   private readonly queues = new Map<string, QueuedEvent[]>();
   private readonly delivered: DeliveryRecord[] = [];
   private readonly deadLetters: DeadLetter[] = [];
-  private readonly stats = { enqueued: 0, delivered: 0, failedAttempts: 0, deadLettered: 0 };
+  private readonly stats = { enqueued: 0, delivered: 0, failedAttempts: 0, deadLettered: 0, duplicated: 0, reordered: 0, dropped: 0 };
   private readonly idleWaiters: Array<() => void> = [];
   private readonly sleeping = new Set<{ timer: NodeJS.Timeout; wake: () => void }>();
   private readonly running = new Set<Promise<void>>();
@@ -190,6 +231,7 @@ export class CloudEventDelivery {
     this.deadLetterLimit = options.deadLetterLimit ?? 1_000;
     this.logger = options.logger ?? silentLogger;
     this.observer = options.observer ?? {};
+    this.reorderHoldMs = options.reorderHoldMs ?? 10_000;
   }
 
   get sinkUrl(): string | null {
@@ -241,6 +283,23 @@ export class CloudEventDelivery {
     return this.down;
   }
 
+  /** Arm or clear an event fault (`duplicate`, `reorder`, `drop`): `true`, `false` or the next N events. */
+  setEventFault(fault: EventFault, value: FaultSetting): void {
+    if (!(fault in this.eventFaults)) throw new TypeError(`unknown delivery fault "${String(fault)}"`);
+    this.eventFaults[fault] = checkFaultSetting(fault, value);
+  }
+  eventFault(fault: EventFault): FaultSetting {
+    return this.eventFaults[fault];
+  }
+
+  /** Take one use of an event fault: true when it applies to the event being enqueued. */
+  private takeFault(fault: EventFault): boolean {
+    const v = this.eventFaults[fault];
+    if (v === false) return false;
+    if (typeof v === 'number') this.eventFaults[fault] = v - 1 <= 0 ? false : v - 1;
+    return true;
+  }
+
   /**
    * Queue `event` for delivery after every earlier event with the same `orderingKey` (default: the
    * event's subject, else its id). Returns false when the delivery is closed.
@@ -248,8 +307,42 @@ export class CloudEventDelivery {
   enqueue(event: CloudEvent, orderingKey: string = event.subject ?? event.id): boolean {
     if (this.closed) return false;
     this.stats.enqueued++;
-    this.push({ event, orderingKey, attempts: 0 });
+    const item: QueuedEvent = { event, orderingKey, attempts: 0 };
+    // An event held back by `reorder` goes right after this one.
+    const before = this.held.get(orderingKey);
+    if (this.takeFault('drop')) {
+      this.recordDropped(item);
+    } else if (!before && this.takeFault('reorder')) {
+      this.stats.reordered++;
+      const timer = setTimeout(() => this.releaseHeld(orderingKey), this.reorderHoldMs);
+      timer.unref?.();
+      this.held.set(orderingKey, { item, timer });
+    } else {
+      this.push(item);
+      if (this.takeFault('duplicate')) {
+        this.stats.duplicated++;
+        this.push({ event, orderingKey, attempts: 0 });
+      }
+    }
+    if (before && this.held.get(orderingKey) === before) this.releaseHeld(orderingKey);
     return true;
+  }
+
+  /** Queue the event `reorder` held for this key (the next event came, or the hold ran out). */
+  private releaseHeld(orderingKey: string): void {
+    const h = this.held.get(orderingKey);
+    if (!h) return;
+    clearTimeout(h.timer);
+    this.held.delete(orderingKey);
+    if (this.closed) return;
+    this.push(h.item);
+  }
+
+  private recordDropped(item: QueuedEvent): void {
+    this.stats.dropped++;
+    this.droppedEvents.push({ eventId: item.event.id, type: item.event.type, orderingKey: item.orderingKey, droppedAt: new Date().toISOString() });
+    if (this.droppedEvents.length > this.historyLimit) this.droppedEvents.shift();
+    this.logger.warn({ eventId: item.event.id, type: item.event.type }, 'event dropped (injected fault drop)');
   }
 
   /** Put dead letters back in their queues (all, or those whose event id is listed). Returns how many. */
@@ -274,19 +367,20 @@ export class CloudEventDelivery {
   clearHistory(): void {
     this.delivered.length = 0;
     this.deadLetters.length = 0;
+    this.droppedEvents.length = 0;
     for (const key of Object.keys(this.stats) as Array<keyof typeof this.stats>) this.stats[key] = 0;
   }
 
-  /** Number of events waiting or being delivered. */
+  /** Number of events waiting or being delivered (held by `reorder` included). */
   get pending(): number {
-    let n = 0;
+    let n = this.held.size;
     for (const q of this.queues.values()) n += q.length;
     return n;
   }
 
-  /** Resolves once nothing is queued (every event delivered or dead-lettered). */
+  /** Resolves once nothing is queued or held (every event delivered, dead-lettered or dropped). */
   idle(): Promise<void> {
-    if (this.queues.size === 0 || this.closed) return Promise.resolve();
+    if ((this.queues.size === 0 && this.held.size === 0) || this.closed) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -298,10 +392,13 @@ export class CloudEventDelivery {
       retry: this.retry,
       attemptTimeoutMs: this.timeoutMs,
       sinkDown: this.down,
+      ...this.eventFaults,
       pending: this.pending,
+      held: this.held.size,
       stats: { ...this.stats },
       delivered: [...this.delivered],
       deadLetters: [...this.deadLetters],
+      dropped: [...this.droppedEvents],
     };
   }
 
@@ -315,6 +412,8 @@ export class CloudEventDelivery {
       s.wake();
     }
     this.sleeping.clear();
+    for (const h of this.held.values()) clearTimeout(h.timer);
+    this.held.clear();
     await Promise.allSettled([...this.running]);
     this.queues.clear();
     this.notifyIdle();
@@ -356,7 +455,7 @@ export class CloudEventDelivery {
       await this.sleep(delay);
     }
     this.queues.delete(key);
-    if (this.queues.size === 0) this.notifyIdle();
+    if (this.queues.size === 0 && this.held.size === 0) this.notifyIdle();
   }
 
   private async attempt(event: CloudEvent): Promise<AttemptResult> {

@@ -9,8 +9,8 @@ import { TimerSet } from './timers.ts';
 
 /**
  * What the LDS and grading simulators share: the HTTP server (ops endpoints + router), the
- * CloudEvents delivery settings every simulator accepts in `POST /_sim/config`, the `sinkDown` and
- * `latencyMs` faults, and the `/_sim/*` control routes.
+ * CloudEvents delivery settings every simulator accepts in `POST /_sim/config`, the delivery faults
+ * (`sinkDown`, `duplicate`, `reorder`, `drop`), the `latencyMs` fault, and the `/_sim/*` control routes.
  */
 
 const nonNegativeInt = z.number().int().min(0);
@@ -55,6 +55,12 @@ export function applyDeliveryConfig(delivery: CloudEventDelivery, patch: Deliver
 export const commonFaultShape = {
   /** Sink outage: true = every delivery attempt fails until false; a number = that many next attempts fail. */
   sinkDown: z.union([z.boolean(), nonNegativeInt]),
+  /** Events sent twice (same id): true = every event until false; a number = that many next events. */
+  duplicate: z.union([z.boolean(), nonNegativeInt]),
+  /** Events held and sent after the next event of the same session (or after the hold time). */
+  reorder: z.union([z.boolean(), nonNegativeInt]),
+  /** Events lost for good: never sent, never dead-lettered. */
+  drop: z.union([z.boolean(), nonNegativeInt]),
   /** Extra latency added to every API request (not to `/_sim/*`). */
   latencyMs: nonNegativeInt,
 };
@@ -158,11 +164,16 @@ export interface EventSimulatorDeliveryOptions {
   attemptTimeoutMs?: number;
 }
 
-/** The faults every event-sending simulator has: counters of its own plus `sinkDown` and `latencyMs`. */
+/** The faults every event-sending simulator has: counters of its own plus the delivery's and `latencyMs`. */
 export interface EventSimulatorFaults {
   latencyMs: number;
   sinkDown: boolean | number;
+  duplicate: boolean | number;
+  reorder: boolean | number;
+  drop: boolean | number;
 }
+
+const EVENT_FAULTS = ['duplicate', 'reorder', 'drop'] as const;
 
 /**
  * The scaffolding the LDS and grading simulators share: the CloudEvents delivery and its metrics, the
@@ -205,9 +216,15 @@ export class EventSimulatorScaffold<F extends EventSimulatorFaults> {
     });
   }
 
-  /** The current faults (a copy, with the delivery's `sinkDown`). */
+  /** The current faults (a copy, with the delivery's `sinkDown`, `duplicate`, `reorder`, `drop` as they count down). */
   currentFaults(): F {
-    return { ...this.faults, sinkDown: this.delivery.sinkDown };
+    return {
+      ...this.faults,
+      sinkDown: this.delivery.sinkDown,
+      duplicate: this.delivery.eventFault('duplicate'),
+      reorder: this.delivery.eventFault('reorder'),
+      drop: this.delivery.eventFault('drop'),
+    };
   }
 
   /** The live faults, for the simulator's own fault checks (e.g. counting down `failCreate`). */
@@ -233,6 +250,10 @@ export class EventSimulatorScaffold<F extends EventSimulatorFaults> {
     }
     this.spec.checkFaults?.(next);
     if ((clean as Partial<F>).sinkDown !== undefined) this.delivery.setSinkDown((clean as F).sinkDown);
+    for (const fault of EVENT_FAULTS) {
+      const value = (clean as Partial<F>)[fault];
+      if (value !== undefined) this.delivery.setEventFault(fault, value);
+    }
     this.faults = next;
     return this.currentFaults();
   }
@@ -258,6 +279,7 @@ export class EventSimulatorScaffold<F extends EventSimulatorFaults> {
     this.timers.clear();
     this.faults = { ...this.spec.noFaults };
     this.delivery.setSinkDown(false);
+    for (const fault of EVENT_FAULTS) this.delivery.setEventFault(fault, false);
     this.delivery.clearHistory();
   }
 
