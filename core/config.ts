@@ -38,6 +38,11 @@ export const EnvSchema = z.object({
   LCM_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional().describe('bootstrap token with every scope (default: generated once into `.lcm/admin-token`)'),
   LCM_MONGODB_URI: url.optional().describe('use MongoDB instead of the embedded store'),
   LCM_MONGODB_DB: z.string().min(1).default('lcm').describe('MongoDB database name'),
+  LCM_MONGODB_WRITE_LOCKS: flag
+    .default(false)
+    .describe(
+      'subgraphs: take a per-document lock in etcd (`LCM_ETCD_ENDPOINTS`) around each conditional write; only for a MongoDB-compatible server whose filtered replace is not atomic (FerretDB v1) shared by several replicas of a subgraph. MongoDB never needs it (docs/adr/0015-atomic-test-store.md)',
+    ),
   LCM_ETCD_ENDPOINTS: z
     .string()
     .transform((s) => s.split(',').map((e) => e.trim()).filter(Boolean))

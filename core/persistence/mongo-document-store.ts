@@ -10,6 +10,7 @@ import {
   type Storage,
   type StoredDocument,
 } from './document-store.ts';
+import type { WriteLocks } from './write-locks.ts';
 
 const DEFAULT_FIND_LIMIT = 10_000;
 const DUPLICATE_KEY = 11000;
@@ -67,6 +68,8 @@ export class MongoDocumentStore<T extends StoredDocument> implements DocumentSto
     readonly spec: CollectionSpec,
     db: Db,
     private readonly tick: () => void,
+    /** Cross-process locks around each conditional write (only for servers without atomic ones; see `replace`). */
+    private readonly locks?: WriteLocks,
   ) {
     this.collection = db.collection(spec.name);
     for (const i of spec.indexes) {
@@ -145,7 +148,9 @@ export class MongoDocumentStore<T extends StoredDocument> implements DocumentSto
    * replaceOne atomically, but FerretDB v1 (the MongoDB-compatible test server) matches the filter and
    * writes in two steps, so two concurrent replaces at the same revision could both succeed; queued one
    * after the other, the second no longer matches and gets CONFLICT. (Each subgraph is the single
-   * writer of its collections, so one process holds all writers of a document.)
+   * writer of its collections, so one process holds all writers of a document.) Several replicas of a
+   * subgraph on FerretDB also need `locks` (`LCM_MONGODB_WRITE_LOCKS`): the same exclusion across
+   * processes, per document, in etcd (docs/adr/0015-atomic-test-store.md).
    */
   replace(doc: T, expectedRevision: number): Promise<void> {
     const previous = this.replacing.get(doc.id) ?? Promise.resolve();
@@ -162,11 +167,13 @@ export class MongoDocumentStore<T extends StoredDocument> implements DocumentSto
   }
 
   private async replaceAtRevision(doc: T, expectedRevision: number): Promise<void> {
-    this.tick();
+    const write = async (): Promise<number> => {
+      this.tick();
+      return (await this.collection.replaceOne({ _id: doc.id as never, revision: expectedRevision }, this.toDoc(doc))).matchedCount;
+    };
     let matched: number;
     try {
-      const r = await this.collection.replaceOne({ _id: doc.id as never, revision: expectedRevision }, this.toDoc(doc));
-      matched = r.matchedCount;
+      matched = this.locks ? await this.locks.hold(`${this.spec.name}/${doc.id}`, write) : await write();
     } catch (e) {
       throw await this.duplicate(e, doc);
     }
@@ -245,22 +252,35 @@ export class MongoStorage implements Storage {
   private trips = 0;
   private readonly db: Db;
 
-  private constructor(private readonly client: MongoClient, dbName: string) {
+  private constructor(
+    private readonly client: MongoClient,
+    dbName: string,
+    private readonly locks?: WriteLocks,
+  ) {
     this.db = client.db(dbName);
   }
 
-  static async connect(uri: string, dbName: string): Promise<MongoStorage> {
+  /**
+   * `options.writeLocks`: only for a server whose filtered replace is not atomic (FerretDB v1) shared by
+   * several processes writing one collection; MongoDB never needs it.
+   */
+  static async connect(uri: string, dbName: string, options: { writeLocks?: WriteLocks } = {}): Promise<MongoStorage> {
     const client = new MongoClient(uri, { maxPoolSize: 20, serverSelectionTimeoutMS: 10_000 });
     await client.connect();
-    return new MongoStorage(client, dbName);
+    return new MongoStorage(client, dbName, options.writeLocks);
   }
 
   collection<T extends StoredDocument>(spec: CollectionSpec): DocumentStore<T> {
     let s = this.stores.get(spec.name);
     if (!s) {
-      s = new MongoDocumentStore<StoredDocument>(spec, this.db, () => {
-        this.trips += 1;
-      });
+      s = new MongoDocumentStore<StoredDocument>(
+        spec,
+        this.db,
+        () => {
+          this.trips += 1;
+        },
+        this.locks,
+      );
       this.stores.set(spec.name, s);
     }
     return s as unknown as DocumentStore<T>;

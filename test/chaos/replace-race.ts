@@ -6,11 +6,13 @@
  * The in-process replace queue of `MongoDocumentStore` plays no part: this uses the driver directly.
  *
  *   npx tsx test/chaos/replace-race.ts [--store sqlite|postgres|both] [--processes 4] [--seconds 5]
- *     [--op replaceOne|findOneAndReplace|claim]   (or `--uri mongodb://…` for a server already running)
+ *     [--op replaceOne|findOneAndReplace|claim|etcd-lock]   (or `--uri mongodb://…` for a server already running)
  *
  * Ops: `replaceOne` and `findOneAndReplace` are the filtered writes themselves. `claim` first inserts
  * a claim document whose `_id` is "<doc id>@<r + 1>" into a second collection (an insert of an existing
  * `_id` fails on every backend: a primary key), and only the writer whose insert succeeded replaces.
+ * `etcd-lock` takes the per-document lock of `LCM_MONGODB_WRITE_LOCKS` (core/persistence/write-locks.ts)
+ * in an etcd started for the run around the `replaceOne`, as `MongoDocumentStore` does with it.
  *
  * Prints one line per store: rounds (revisions reached), replace attempts, wins, double wins, ops/s.
  * docs/adr/0015-atomic-test-store.md records what it measured.
@@ -18,7 +20,9 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
-import { startFerretDb, startFerretDbOnPostgres, type TestService } from '../support/services.ts';
+import { EtcdCoordinationStore } from '../../core/adapters/etcd/etcd-coordination.ts';
+import { LeaseWriteLocks } from '../../core/persistence/write-locks.ts';
+import { startEtcd, startFerretDb, startFerretDbOnPostgres, type TestService } from '../support/services.ts';
 
 interface Doc {
   _id: string;
@@ -43,11 +47,13 @@ export interface RaceResult {
 }
 
 /** One writer: loops until the deadline, prints the revisions it won and its attempt count as JSON. */
-type Op = 'replaceOne' | 'findOneAndReplace' | 'claim';
+type Op = 'replaceOne' | 'findOneAndReplace' | 'claim' | 'etcd-lock';
 
-async function writer(uri: string, db: string, id: number, seconds: number, op: Op): Promise<void> {
+async function writer(uri: string, db: string, id: number, seconds: number, op: Op, etcdUrl: string): Promise<void> {
   const client = new MongoClient(uri, { maxPoolSize: 2 });
   await client.connect();
+  const coordination = op === 'etcd-lock' ? new EtcdCoordinationStore({ endpoints: [etcdUrl], namespace: `/${db}` }) : undefined;
+  const locks = coordination ? new LeaseWriteLocks(coordination) : undefined;
   const docs = client.db(db).collection<Doc>('race');
   const claims = client.db(db).collection<{ _id: string }>('race_claims');
   const replace = async (r: number): Promise<boolean> => {
@@ -61,7 +67,8 @@ async function writer(uri: string, db: string, id: number, seconds: number, op: 
         throw e;
       }
     }
-    return (await docs.replaceOne({ _id: 'the-doc', revision: r }, next)).matchedCount === 1;
+    const write = async () => (await docs.replaceOne({ _id: 'the-doc', revision: r }, next)).matchedCount === 1;
+    return locks ? locks.hold('race/the-doc', write) : write();
   };
   const won: number[] = [];
   let attempts = 0;
@@ -74,6 +81,7 @@ async function writer(uri: string, db: string, id: number, seconds: number, op: 
     if (await replace(r)) won.push(r);
   }
   await client.close();
+  await coordination?.close();
   process.stdout.write(JSON.stringify({ won, attempts }) + '\n');
 }
 
@@ -82,6 +90,7 @@ const SELF = fileURLToPath(import.meta.url);
 /** Runs the race against a server already running at `uri`. */
 export async function race(uri: string, store: string, processes: number, seconds: number, op: Op = 'replaceOne'): Promise<RaceResult> {
   const db = `race_${Date.now()}`;
+  const etcd = op === 'etcd-lock' ? await startEtcd() : undefined;
   const client = new MongoClient(uri);
   await client.connect();
   const docs = client.db(db).collection<Doc>('race');
@@ -89,7 +98,7 @@ export async function race(uri: string, store: string, processes: number, second
   const started = Date.now();
   const results = await Promise.all(
     Array.from({ length: processes }, (_, i) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', SELF, '--writer', uri, db, String(i), String(seconds), op], {
+      const child = spawn(process.execPath, ['--import', 'tsx', SELF, '--writer', uri, db, String(i), String(seconds), op, etcd?.url ?? ''], {
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       let out = '';
@@ -100,6 +109,7 @@ export async function race(uri: string, store: string, processes: number, second
     }),
   );
   const elapsed = (Date.now() - started) / 1000;
+  await etcd?.stop();
   const final = await docs.findOne({ _id: 'the-doc' });
   await client.db(db).dropDatabase();
   await client.close();
@@ -126,8 +136,8 @@ function arg(name: string, fallback: string): string {
 
 async function main(): Promise<void> {
   if (process.argv[2] === '--writer') {
-    const [uri = '', db = '', id = '0', seconds = '1', op = 'replaceOne'] = process.argv.slice(3);
-    await writer(uri, db, Number(id), Number(seconds), op as Op);
+    const [uri = '', db = '', id = '0', seconds = '1', op = 'replaceOne', etcdUrl = ''] = process.argv.slice(3);
+    await writer(uri, db, Number(id), Number(seconds), op as Op, etcdUrl);
     return;
   }
   const processes = Number(arg('processes', '4'));
