@@ -9,6 +9,7 @@ import {
   CliWatchSessionDocument,
   type CliSessionFragment,
   type CliWatchSessionSubscription,
+  type CliWatchSessionSubscriptionVariables,
   type SessionFilter,
 } from '../__generated__/operations.ts';
 import type { OperatorClient } from './client.ts';
@@ -139,15 +140,29 @@ export function watchLine(s: Session): string {
 }
 
 export interface WatchOptions {
-  /** Re-read the session this often, so a missed event only delays a line (default 10 s). */
+  /**
+   * Re-read the session this often while no event has been received yet (default 10 s): until then
+   * there is no cursor to resume from, so a change made before the subscription was active would be
+   * missed. Once an event arrived, the subscription resumes after its cursor instead.
+   */
   resyncMs?: number;
 }
+
+/** What `lcm sessions watch` says on stderr when the server no longer holds the events it missed. */
+export const HISTORY_EXPIRED_WARNING = 'warning: missed events: history expired; showing the current state';
 
 /**
  * Follow a session live: its current state first, then one line per change from `sessionUpdated(ids:
  * [id])` until it reaches ARCHIVED or TERMINATED (WATCH_FINAL). Changes are ordered and deduplicated by
- * the session's revision. If the gateway goes away the WebSocket reconnects by itself, and the session
- * is read again after every reconnect (and every `resyncMs`), so its final state is never missed.
+ * the session's revision.
+ *
+ * Nothing is missed across a reconnection: the watch keeps the cursor of the last event
+ * (`extensions.cursor`) and, when the WebSocket comes back (graphql-ws reconnects by itself and sends
+ * the subscription again), subscribes with `after: <cursor>`, so the gateway first replays every change
+ * made meanwhile, in order. Reading the session instead would jump over them, so it is read only while
+ * no cursor is known (the first moments of the watch). If the server no longer holds the events after
+ * the cursor (SUBSCRIPTION_CURSOR_EXPIRED), the watch says so on stderr, prints the current state and
+ * goes on from there.
  */
 export async function watchSession(client: OperatorClient, id: string, out: Output, asJson: boolean, options: WatchOptions = {}): Promise<void> {
   let lastRevision = -1;
@@ -167,6 +182,8 @@ export async function watchSession(client: OperatorClient, id: string, out: Outp
 
   await new Promise<void>((resolve, reject) => {
     let done = false;
+    /** The cursor of the last event received: where a resubscription resumes. */
+    let cursor: string | undefined;
     const timers = new Set<NodeJS.Timeout>();
     let unsubscribe: (() => void) | undefined;
     const finish = (error?: Error) => {
@@ -199,39 +216,70 @@ export async function watchSession(client: OperatorClient, id: string, out: Outp
     };
     const ws = client.wsClient({
       onConnected: (wasRetry) => {
-        // Events between the read above (or the connection loss) and the subscription being active
-        // would otherwise be missed: read again now and once more shortly after.
+        // With a cursor the (re)subscription resumes after it: the replay brings every change in order.
+        if (cursor !== undefined) return;
+        // Without one, changes between the read above (or the connection loss) and the subscription
+        // being active would be missed: read again now and once more shortly after.
         if (wasRetry) reread();
         later(wasRetry ? 1_000 : 500, reread);
       },
       onFatal: (e) => finish(e),
     });
+    // graphql-ws sends this same payload again on every reconnection (and a new subscription sends it
+    // first): `variables` is a getter so each of those asks for the events after the latest cursor.
+    const request = {
+      query: client.subscriptionText(CliWatchSessionDocument),
+      get variables(): CliWatchSessionSubscriptionVariables {
+        return cursor === undefined ? { ids: [id] } : { ids: [id], after: cursor };
+      },
+    };
+    const EXPIRED = 'SUBSCRIPTION_CURSOR_EXPIRED';
+    const codeOf = (errors: unknown): string | undefined =>
+      Array.isArray(errors) ? (errors[0] as { extensions?: { code?: unknown } } | undefined)?.extensions?.code?.toString() : undefined;
     const subscribe = () => {
       if (done) return;
-      unsubscribe = ws.subscribe<CliWatchSessionSubscription>(
-        { query: client.subscriptionText(CliWatchSessionDocument), variables: { ids: [id] } },
-        {
-          next: (r: FormattedExecutionResult<CliWatchSessionSubscription>) => {
-            if (r.data?.sessionUpdated) consider(r.data.sessionUpdated);
-          },
-          error: (e: unknown) => {
-            if (done) return;
-            if (Array.isArray(e)) {
-              const g = e[0] as { message?: string; extensions?: { code?: string } } | undefined;
-              finish(new CliError(`subscription refused: ${g?.message ?? 'error'} (${g?.extensions?.code ?? 'UNKNOWN'})`, ExitCode.OTHER));
-            } else if (e instanceof Error) finish(new CliError(`watch failed: ${e.message}`, ExitCode.OTHER));
-            // A CloseEvent: onFatal has reported it already.
-          },
-          complete: () => {
-            // The server ended the stream (e.g. its upstream went away): read and subscribe again.
-            if (done) return;
-            reread();
-            later(500, subscribe);
-          },
+      /** This subscription was replaced (its cursor expired): what it says next is not heard. */
+      let replaced = false;
+      const expired = () => {
+        // The events after our cursor are gone: say so, show where the session is now, and follow it
+        // from here (a fresh subscription, then a read to cover its first moments).
+        replaced = true;
+        out.note(HISTORY_EXPIRED_WARNING);
+        cursor = undefined;
+        subscribe();
+        reread();
+        later(500, reread);
+      };
+      unsubscribe = ws.subscribe<CliWatchSessionSubscription>(request, {
+        next: (r: FormattedExecutionResult<CliWatchSessionSubscription>) => {
+          if (done || replaced) return;
+          // The gateway reports a refused cursor as an event with that error, then completes.
+          if (codeOf(r.errors) === EXPIRED) return expired();
+          const c = r.extensions?.['cursor'];
+          if (typeof c === 'string') cursor = c;
+          if (r.data?.sessionUpdated) consider(r.data.sessionUpdated);
         },
-      );
+        error: (e: unknown) => {
+          if (done || replaced) return;
+          if (Array.isArray(e)) {
+            if (codeOf(e) === EXPIRED) return expired();
+            const g = e[0] as { message?: string; extensions?: { code?: string } } | undefined;
+            finish(new CliError(`subscription refused: ${g?.message ?? 'error'} (${g?.extensions?.code ?? 'UNKNOWN'})`, ExitCode.OTHER));
+          } else if (e instanceof Error) finish(new CliError(`watch failed: ${e.message}`, ExitCode.OTHER));
+          // A CloseEvent: onFatal has reported it already.
+        },
+        complete: () => {
+          // The server ended the stream (e.g. its upstream went away): subscribe again, after the
+          // cursor when there is one (else read the session too).
+          if (done || replaced) return;
+          if (cursor === undefined) reread();
+          later(500, subscribe);
+        },
+      });
     };
-    const resync = setInterval(reread, options.resyncMs ?? 10_000);
+    const resync = setInterval(() => {
+      if (cursor === undefined) reread();
+    }, options.resyncMs ?? 10_000);
     subscribe();
   });
 }
