@@ -27,11 +27,12 @@
  *   creates and terminates sessions every 200 ms. Every mutation that got an answer (the session id of
  *   a create, the TERMINATED of a terminate) must be there afterwards.
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { EtcdCoordinationStore } from '../../core/adapters/etcd/etcd-coordination.ts';
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 import type { Disruption } from './chaos.ts';
 import { startCluster, type Cluster, type RoleProcess } from './cluster.ts';
 
@@ -63,7 +64,7 @@ export interface StepRecord {
 
 export interface StoresProbes {
   cluster: Cluster;
-  proxy: TcpProxy;
+  proxy: EtcdProxy;
   failovers: FailoverSample[];
   steps: StepRecord[];
   /** Rounds in which two replicas of one controller both reported leadership. */
@@ -79,14 +80,54 @@ export interface StoresProbes {
   stop(): Promise<void>;
 }
 
+/** The TCP proxy every process reaches etcd through, in a child process (test/chaos/proxy-process.ts). */
+export interface EtcdProxy {
+  url: string;
+  /** Reset every connection and refuse new ones. */
+  cut(): Promise<void>;
+  restore(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const PROXY = fileURLToPath(new URL('./proxy-process.ts', import.meta.url));
+
+async function startProxyProcess(port: number): Promise<EtcdProxy> {
+  const child: ChildProcess = fork(PROXY, [String(port)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('message', (m) => resolve((m as { url: string }).url));
+    child.once('exit', (code) => reject(new Error(`etcd proxy exited (${code}) before listening`)));
+  });
+  const command = (what: 'cut' | 'restore') =>
+    new Promise<void>((resolve) => {
+      const onMessage = (m: unknown) => {
+        if ((m as { done?: string }).done !== what) return;
+        child.off('message', onMessage);
+        resolve();
+      };
+      child.on('message', onMessage);
+      child.send(what);
+    });
+  return {
+    url,
+    cut: () => command('cut'),
+    restore: () => command('restore'),
+    async close() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
 /** Starts the cluster with every process's etcd connection through one TCP proxy (for the compaction). */
-export async function startStoresCluster(controllerEnv?: Record<string, string>): Promise<{ cluster: Cluster; proxy: TcpProxy }> {
-  let proxy: Promise<TcpProxy> | undefined;
+export async function startStoresCluster(controllerEnv?: Record<string, string>): Promise<{ cluster: Cluster; proxy: EtcdProxy }> {
+  let proxy: Promise<EtcdProxy> | undefined;
   const cluster = await startCluster({
     ...(controllerEnv ? { controllerEnv } : {}),
     link: async (_from, to, url) => {
       if (to !== 'etcd') return url;
-      proxy ??= startTcpProxy({ port: Number(new URL(url).port) });
+      proxy ??= startProxyProcess(Number(new URL(url).port));
       return (await proxy).url;
     },
   });
@@ -384,19 +425,19 @@ async function restartEtcd(c: Cluster, downMs: number): Promise<string> {
  * it, compact at the head, restore. Returns the controllers' informer re-lists it caused (measured
  * `settleMs` after the restore).
  */
-async function compactBehindWatches(c: Cluster, proxy: TcpProxy, cutMs: number, settleMs = 8000): Promise<{ line: string; resets: number }> {
+async function compactBehindWatches(c: Cluster, proxy: EtcdProxy, cutMs: number, settleMs = 8000): Promise<{ line: string; resets: number }> {
   const before = await controllerResets(c);
   const direct = new EtcdCoordinationStore({ endpoints: [c.etcd.url] });
   try {
     // First while every watch is connected (history goes, nothing is behind), then behind them.
     await direct.compact(await direct.revision());
-    proxy.cut();
+    await proxy.cut();
     const cutAt = performance.now();
     for (let i = 0; i < 5; i++) await direct.put(`/lcm-chaos/compaction-marker-${i}`, String(Date.now()));
     const revision = await direct.revision();
     await direct.compact(revision);
     await sleep(Math.max(0, cutMs - (performance.now() - cutAt)));
-    proxy.restore();
+    await proxy.restore();
     await sleep(settleMs);
     const after = await controllerResets(c);
     let resets = 0;
@@ -442,7 +483,7 @@ export type StepKind = 'leader' | 'etcd-restart' | 'compaction' | 'db-restart';
  */
 export function storesProbes(
   cluster: Cluster,
-  proxy: TcpProxy,
+  proxy: EtcdProxy,
   o: { script: StepKind[]; everyMs: number; writeEveryMs: number; writeUntil: number; etcdDownMs?: number; dbDownMs?: number; cutMs?: number },
 ): { probes: StoresProbes; disruption: Disruption } {
   const failovers: FailoverSample[] = [];
@@ -493,7 +534,7 @@ export function storesProbes(
       return `${kind}: ${detail}`;
     },
     async heal() {
-      proxy.restore();
+      await proxy.restore();
       if (!(await portOpen(cluster.etcd.url))) await cluster.etcd.restart();
       if (!(await portOpen(cluster.mongo.url))) await cluster.mongo.restart();
     },
