@@ -227,17 +227,23 @@ export type DashTerminateSessionMutationVariables = Exact<{
 
 export type DashTerminateSessionMutation = { terminateSession: { id: string, status: LabletSessionStatus, owner: string, timeslotStart: string | null, timeslotEnd: string | null, cmlLabId: string | null, createdAt: string, updatedAt: string, revision: number, definition: { id: string, name: string, version: string }, worker: { id: string, name: string } | null, allocatedPorts: Array<{ name: string, port: number }>, statusHistory: Array<{ from: LabletSessionStatus | null, to: LabletSessionStatus, at: string, actor: string | null, reason: string | null }>, userSession: { id: string, status: string, loginUrl: string | null } | null, gradingSession: { id: string, status: string } | null, scoreReport: { id: string } | null } };
 
-export type DashSessionUpdatedSubscriptionVariables = Exact<{ [key: string]: never; }>;
+export type DashSessionUpdatedSubscriptionVariables = Exact<{
+  after?: string | null | undefined;
+}>;
 
 
 export type DashSessionUpdatedSubscription = { sessionUpdated: { id: string, status: LabletSessionStatus, owner: string, timeslotStart: string | null, timeslotEnd: string | null, cmlLabId: string | null, createdAt: string, updatedAt: string, revision: number, definition: { id: string, name: string, version: string }, worker: { id: string, name: string } | null, allocatedPorts: Array<{ name: string, port: number }>, statusHistory: Array<{ from: LabletSessionStatus | null, to: LabletSessionStatus, at: string, actor: string | null, reason: string | null }>, userSession: { id: string, status: string, loginUrl: string | null } | null, gradingSession: { id: string, status: string } | null, scoreReport: { id: string } | null } };
 
-export type DashWorkerUpdatedSubscriptionVariables = Exact<{ [key: string]: never; }>;
+export type DashWorkerUpdatedSubscriptionVariables = Exact<{
+  after?: string | null | undefined;
+}>;
 
 
 export type DashWorkerUpdatedSubscription = { workerUpdated: { id: string, name: string, status: WorkerStatus, desiredStatus: WorkerStatus, statusReason: string | null, templateName: string, instanceType: string | null, ipAddress: string | null, licenseType: LicenseType | null, updatedAt: string, revision: number, declaredCapacity: { cpuCores: number, memoryGb: number, storageGb: number, maxNodes: number }, allocatedCapacity: { cpuCores: number, memoryGb: number, storageGb: number, maxNodes: number }, sessions: Array<{ id: string, status: LabletSessionStatus, owner: string }> } };
 
-export type DashScoreReportPublishedSubscriptionVariables = Exact<{ [key: string]: never; }>;
+export type DashScoreReportPublishedSubscriptionVariables = Exact<{
+  after?: string | null | undefined;
+}>;
 
 
 export type DashScoreReportPublishedSubscription = { scoreReportPublished: { id: string, owner: string, score: number, maxScore: number, cutScore: number | null, passed: boolean | null, submittedAt: string, sections: Array<{ name: string, score: number, maxScore: number, weight: number }>, session: { id: string, definition: { name: string, version: string } } } };
@@ -762,8 +768,8 @@ export const DashTerminateSessionDocument = new TypedDocumentString(`
   revision
 }`) as unknown as TypedDocumentString<DashTerminateSessionMutation, DashTerminateSessionMutationVariables>;
 export const DashSessionUpdatedDocument = new TypedDocumentString(`
-    subscription DashSessionUpdated {
-  sessionUpdated {
+    subscription DashSessionUpdated($after: String) {
+  sessionUpdated(after: $after) {
     ...DashSession
   }
 }
@@ -811,8 +817,8 @@ export const DashSessionUpdatedDocument = new TypedDocumentString(`
   revision
 }`) as unknown as TypedDocumentString<DashSessionUpdatedSubscription, DashSessionUpdatedSubscriptionVariables>;
 export const DashWorkerUpdatedDocument = new TypedDocumentString(`
-    subscription DashWorkerUpdated {
-  workerUpdated {
+    subscription DashWorkerUpdated($after: String) {
+  workerUpdated(after: $after) {
     ...DashWorker
   }
 }
@@ -847,8 +853,8 @@ fragment DashWorker on CmlWorker {
   revision
 }`) as unknown as TypedDocumentString<DashWorkerUpdatedSubscription, DashWorkerUpdatedSubscriptionVariables>;
 export const DashScoreReportPublishedDocument = new TypedDocumentString(`
-    subscription DashScoreReportPublished {
-  scoreReportPublished {
+    subscription DashScoreReportPublished($after: String) {
+  scoreReportPublished(after: $after) {
     ...DashScoreReport
   }
 }

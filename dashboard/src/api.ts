@@ -34,6 +34,13 @@ export async function whoAmI(token: string): Promise<WhoAmI> {
   return (await res.json()) as WhoAmI;
 }
 
+/** A running subscription of `Api.subscribe`. */
+export interface ResumableSubscription {
+  /** It has a cursor: after a reconnection it resumes, so its list needs no re-reading. */
+  readonly resumable: boolean;
+  stop(): void;
+}
+
 export class Api {
   private ws: Client | undefined;
 
@@ -89,21 +96,69 @@ export class Api {
     });
   }
 
-  /** A subscription kept across reconnections; `next` gets each event's data. */
-  subscribe<R>(document: TypedDocumentString<R, Record<string, never>>, next: (data: R) => void, onError: (e: ApiError) => void): () => void {
-    if (!this.ws) throw new Error('connect() first');
-    return this.ws.subscribe<R>(
-      { query: document.toString() },
-      {
-        next: (result) => {
-          const first = result.errors?.[0];
-          if (first) onError(new ApiError(first.message, String(first.extensions?.code ?? 'INTERNAL_SERVER_ERROR')));
-          else if (result.data) next(result.data);
-        },
-        error: (e) => onError(new ApiError(e instanceof Error ? e.message : 'subscription failed', 'NETWORK')),
-        complete: () => {},
+  /**
+   * A subscription kept across reconnections that misses nothing: it keeps the cursor of the last
+   * event (`extensions.cursor`) and, when graphql-ws reconnects and sends the subscription again, asks
+   * for the events after it (`after: $after`), which the gateway replays in order before the live ones.
+   * When the gateway no longer holds them (SUBSCRIPTION_CURSOR_EXPIRED) it subscribes afresh and calls
+   * `expired`, so the page re-reads what it shows.
+   */
+  subscribe<R>(
+    document: TypedDocumentString<R, { after?: string | null }>,
+    handlers: { next(data: R): void; expired(): void; error(e: ApiError): void },
+  ): ResumableSubscription {
+    const ws = this.ws;
+    if (!ws) throw new Error('connect() first');
+    let cursor: string | undefined;
+    let stop: () => void = () => {};
+    let stopped = false;
+    // graphql-ws sends this same payload again after every reconnection: `variables` is a getter, so
+    // each (re)send carries the latest cursor.
+    const payload = {
+      query: document.toString(),
+      get variables(): { after?: string } {
+        return cursor === undefined ? {} : { after: cursor };
       },
-    );
+    };
+    const start = () => {
+      let replaced = false;
+      const expired = () => {
+        replaced = true;
+        cursor = undefined;
+        if (stopped) return;
+        start();
+        handlers.expired();
+      };
+      stop = ws.subscribe<R>(payload, {
+        next: (result) => {
+          if (replaced || stopped) return;
+          const first = result.errors?.[0];
+          // The gateway reports a refused cursor as an event carrying the error, then completes.
+          if (first?.extensions?.code === 'SUBSCRIPTION_CURSOR_EXPIRED') return expired();
+          if (first) return handlers.error(new ApiError(first.message, String(first.extensions?.code ?? 'INTERNAL_SERVER_ERROR')));
+          const c = (result.extensions as Record<string, unknown> | undefined)?.['cursor'];
+          if (typeof c === 'string') cursor = c;
+          if (result.data) handlers.next(result.data);
+        },
+        error: (e) => {
+          if (replaced || stopped) return;
+          const first = Array.isArray(e) ? (e[0] as { message?: string; extensions?: { code?: string } } | undefined) : undefined;
+          if (first?.extensions?.code === 'SUBSCRIPTION_CURSOR_EXPIRED') return expired();
+          handlers.error(new ApiError(first?.message ?? (e instanceof Error ? e.message : 'subscription failed'), first?.extensions?.code ?? 'NETWORK'));
+        },
+        complete: () => {},
+      });
+    };
+    start();
+    return {
+      get resumable() {
+        return cursor !== undefined;
+      },
+      stop() {
+        stopped = true;
+        stop();
+      },
+    };
   }
 
   close(): void {

@@ -27,7 +27,7 @@ import {
   type LabletSessionStatus,
   type WorkerStatus,
 } from '../__generated__/operations.ts';
-import { Api, ApiError, whoAmI, type WhoAmI } from './api.ts';
+import { Api, ApiError, whoAmI, type ResumableSubscription, type WhoAmI } from './api.ts';
 import { parseDefinitionFile, DefinitionFileError } from './definition-file.ts';
 import { h, mount, short, time } from './dom.ts';
 
@@ -77,7 +77,7 @@ const state = {
   touched: new Set<string>(),
   expanded: new Set<string>(),
   hideFinished: false,
-  unsubscribe: [] as Array<() => void>,
+  subscriptions: {} as Partial<Record<'sessions' | 'workers' | 'reports', ResumableSubscription>>,
 };
 
 const app = document.getElementById('app')!;
@@ -133,8 +133,8 @@ async function signIn(token: string, error?: HTMLElement): Promise<void> {
 }
 
 function signOut(): void {
-  for (const u of state.unsubscribe) u();
-  state.unsubscribe = [];
+  for (const sub of Object.values(state.subscriptions)) sub.stop();
+  state.subscriptions = {};
   state.api?.close();
   state.api = undefined;
   sessionStorage.removeItem(TOKEN_KEY);
@@ -168,24 +168,31 @@ function replace<T extends { id: string; revision?: number }>(map: Map<string, T
   return next;
 }
 
+type List = 'sessions' | 'workers' | 'reports' | 'definitions';
+const LISTS: readonly List[] = ['sessions', 'workers', 'reports', 'definitions'];
+
 let loadRun = 0;
-async function loadAll(): Promise<void> {
+/** Query the lists (all of them by default) and show the answers. */
+async function loadAll(lists: readonly List[] = LISTS): Promise<void> {
   const api = state.api;
   if (!api) return;
   const run = ++loadRun;
   state.touched.clear();
+  const want = new Set(lists);
+  const load = <N>(list: List, fetchPage: Parameters<typeof all<N>>[0]): Promise<N[] | undefined> =>
+    want.has(list) ? all(fetchPage) : Promise.resolve(undefined);
   try {
     const [sessions, workers, reports, definitions] = await Promise.all([
-      all((after) => api.request(DashSessionsDocument, { first: PAGE, after }).then((d) => d.sessions)),
-      all((after) => api.request(DashWorkersDocument, { first: PAGE, after }).then((d) => d.workers)),
-      all((after) => api.request(DashScoreReportsDocument, { first: PAGE, after }).then((d) => d.scoreReports)),
-      all((after) => api.request(DashDefinitionsDocument, { first: PAGE, after }).then((d) => d.definitions)),
+      load('sessions', (after) => api.request(DashSessionsDocument, { first: PAGE, after }).then((d) => d.sessions)),
+      load('workers', (after) => api.request(DashWorkersDocument, { first: PAGE, after }).then((d) => d.workers)),
+      load('reports', (after) => api.request(DashScoreReportsDocument, { first: PAGE, after }).then((d) => d.scoreReports)),
+      load('definitions', (after) => api.request(DashDefinitionsDocument, { first: PAGE, after }).then((d) => d.definitions)),
     ]);
     if (run !== loadRun || api !== state.api) return;
-    state.sessions = replace(state.sessions, sessions);
-    state.workers = replace(state.workers, workers);
-    state.reports = replace(state.reports, reports);
-    state.definitions = replace(state.definitions, definitions);
+    if (sessions) state.sessions = replace(state.sessions, sessions);
+    if (workers) state.workers = replace(state.workers, workers);
+    if (reports) state.reports = replace(state.reports, reports);
+    if (definitions) state.definitions = replace(state.definitions, definitions);
     state.loaded = true;
     render();
   } catch (e) {
@@ -210,10 +217,14 @@ function startApp(): void {
   const api = state.api!;
   renderShell();
   api.connect({
-    onConnected: () => {
+    onConnected: (again) => {
       state.connection = 'live';
       renderConnection();
-      void loadAll();
+      // After a reconnection a subscription with a cursor resumes (the gateway replays what happened
+      // meanwhile): only the lists without one (no event seen yet), and the definitions (no
+      // subscription), are read again.
+      const subs = state.subscriptions;
+      void loadAll(again ? LISTS.filter((l) => l === 'definitions' || !subs[l]?.resumable) : LISTS);
     },
     onClosed: () => {
       if (state.api !== api) return;
@@ -222,11 +233,13 @@ function startApp(): void {
     },
   });
   const failed = (what: string) => (e: ApiError) => notify(`The ${what} subscription stopped: ${e.message}. Reload the page to resubscribe.`, true);
-  state.unsubscribe = [
-    api.subscribe(DashSessionUpdatedDocument, (d) => upsert(state.sessions, d.sessionUpdated), failed('sessionUpdated')),
-    api.subscribe(DashWorkerUpdatedDocument, (d) => upsert(state.workers, d.workerUpdated), failed('workerUpdated')),
-    api.subscribe(DashScoreReportPublishedDocument, (d) => upsert(state.reports, d.scoreReportPublished), failed('scoreReportPublished')),
-  ];
+  // The events missed are no longer held by the gateway: re-read everything (the subscription goes on afresh).
+  const expired = () => void loadAll();
+  state.subscriptions = {
+    sessions: api.subscribe(DashSessionUpdatedDocument, { next: (d) => upsert(state.sessions, d.sessionUpdated), expired, error: failed('sessionUpdated') }),
+    workers: api.subscribe(DashWorkerUpdatedDocument, { next: (d) => upsert(state.workers, d.workerUpdated), expired, error: failed('workerUpdated') }),
+    reports: api.subscribe(DashScoreReportPublishedDocument, { next: (d) => upsert(state.reports, d.scoreReportPublished), expired, error: failed('scoreReportPublished') }),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
