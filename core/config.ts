@@ -52,6 +52,14 @@ export const EnvSchema = z.object({
   LCM_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('log level'),
   LCM_INTERNAL_SECRET: z.string().min(16).optional().describe('signs the identity the gateway forwards to subgraphs (default: generated once into `.lcm/internal-secret`)'),
 
+  // --- Tracing (standard OpenTelemetry names; docs/operations.md "Tracing") ---------------------------
+  OTEL_EXPORTER_OTLP_ENDPOINT: url
+    .optional()
+    .describe('turns tracing on: spans go to this OTLP/HTTP collector (`/v1/traces` appended); the SDK reads the other `OTEL_EXPORTER_OTLP_*` variables (headers, timeout) itself'),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: url.optional().describe('turns tracing on: the full OTLP/HTTP traces URL (wins over `OTEL_EXPORTER_OTLP_ENDPOINT`)'),
+  OTEL_SDK_DISABLED: flag.default(false).describe('`true`: no tracing even with an endpoint set'),
+  OTEL_SERVICE_NAME: z.string().min(1).optional().describe('service name of the spans (default `lcm-<role>`, `lcm` for `lcm up`)'),
+
   // --- Gateway ---------------------------------------------------------------------------------------
   LCM_SUBGRAPH_URLS: z.string().optional().describe('`lcm gateway`: subgraph URLs, `name=url,…` (default 127.0.0.1:4001–4004)'),
   LCM_GATEWAY_INTROSPECTION: flag.default(true).describe('serve schema introspection'),
