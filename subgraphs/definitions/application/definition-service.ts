@@ -80,21 +80,43 @@ export class DefinitionService {
   }
 
   /**
-   * Write the projection of every definition (at start): definitions saved before the projection
-   * existed, or whose projection was lost with a wiped coordination store, become visible again.
+   * Write the projection of every definition whose projection is missing or out of date (at start,
+   * and every `PROJECTION_REPAIR_MS` after): a projection not written after its save (etcd unreachable
+   * for a moment: the change is saved and answered anyway), or lost with a wiped coordination store,
+   * becomes visible again. The sessions subgraph sees definitions only through this projection, so
+   * without the repair a definition created during an etcd hiccup gets no session (NOT_FOUND) until
+   * this subgraph restarts. Returns how many projections were written.
    */
   async republishProjections(coordination: CoordinationStore | undefined): Promise<number> {
     if (!coordination) return 0;
+    const stored = new Map((await coordination.list(CoordinationKeys.definitions)).items.map((kv) => [kv.key, kv.value]));
     let count = 0;
     for (let after: string | undefined; ; ) {
       const page = await this.repo.page({}, { first: 500, ...(after ? { after } : {}) });
       for (const def of page.items) {
-        await coordination.put(CoordinationKeys.definitionStatus(def.id), JSON.stringify(definitionProjection(def)));
+        const key = CoordinationKeys.definitionStatus(def.id);
+        const value = JSON.stringify(definitionProjection(def));
+        if (withoutTraceparent(stored.get(key)) === value) continue;
+        await coordination.put(key, value);
         count += 1;
       }
       const last = page.items.at(-1);
       if (!page.hasNextPage || !last) return count;
       after = encodeCursor(last.id);
     }
+  }
+}
+
+/** How often the definitions subgraph repairs missing projections (`republishProjections`). */
+export const PROJECTION_REPAIR_MS = 15_000;
+
+/** A stored projection as `definitionProjection` writes it (the publisher may add the change's trace context). */
+function withoutTraceparent(stored: string | undefined): string | undefined {
+  if (stored === undefined) return undefined;
+  try {
+    const { traceparent: _, ...rest } = JSON.parse(stored) as Record<string, unknown>;
+    return JSON.stringify(rest);
+  } catch {
+    return undefined;
   }
 }
