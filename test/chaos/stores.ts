@@ -24,7 +24,7 @@
  *   re-lists). A subscriber on the gateway (`sessionUpdated`) must either keep receiving events or end
  *   with `SUBSCRIPTION_CURSOR_EXPIRED`, never hang.
  * - Database: FerretDB is killed with SIGKILL and started on the same SQLite directory while a writer
- *   creates and terminates sessions every 200 ms. Every mutation that got an answer (the session id of
+ *   creates and terminates sessions every 500 ms. Every mutation that got an answer (the session id of
  *   a create, the TERMINATED of a terminate) must be there afterwards.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -448,7 +448,7 @@ async function compactBehindWatches(c: Cluster, proxy: EtcdProxy, cutMs: number,
   }
 }
 
-/** SIGKILL FerretDB while a writer creates and terminates a session every 200 ms; start it again after `downMs`. */
+/** SIGKILL FerretDB while a writer creates and terminates a session every 500 ms; start it again after `downMs`. */
 async function restartDatabase(c: Cluster, acked: StoresProbes['acked'], downMs: number): Promise<string> {
   const definition = await definitionId(c);
   let writing = true;
@@ -458,7 +458,7 @@ async function restartDatabase(c: Cluster, acked: StoresProbes['acked'], downMs:
     const inFlight: Array<Promise<void>> = [];
     while (writing) {
       inFlight.push(ackedWrite(c, acked, definition, `stores-db-writer-${n++}`, true));
-      await sleep(200);
+      await sleep(500);
     }
     await Promise.all(inFlight);
   })();
