@@ -148,11 +148,20 @@ export function createLinks(): Links {
   const hub = startHub();
   const pairs = new Map<string, RolePair>();
   const roundLog: CutRound[] = [];
+  // CML answers on each instance's own address: its proxy follows the instances the EC2 simulator reports.
+  let ec2Url: string | undefined;
   const link: Link = async (from, to, url) => {
     const target = new URL(url);
     const port = Number(target.port);
     if (!port) throw new Error(`link ${from}→${to}: no port in ${url}`);
-    const started = await hub.call<{ proxy: number; port: number }>({ op: 'start', host: target.hostname, port });
+    if (to === 'sim-ec2') ec2Url = url.replace(/\/$/, '');
+    if (to === 'sim-cml' && !ec2Url) throw new Error(`link ${from}→sim-cml: the EC2 simulator's URL is not known yet`);
+    const started = await hub.call<{ proxy: number; port: number }>({
+      op: 'start',
+      host: target.hostname,
+      port,
+      ...(to === 'sim-cml' ? { followEc2: ec2Url } : {}),
+    });
     const name = `${roleOf(from)}→${to}`;
     const pair = pairs.get(name) ?? { name, from: roleOf(from), to, proxies: [] };
     pair.proxies.push({ process: from, proxy: started.proxy });

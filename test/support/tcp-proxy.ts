@@ -54,7 +54,13 @@ interface Pair {
   strandedAt?: number;
 }
 
-export async function startTcpProxy(target: { host?: string; port: number }): Promise<TcpProxy> {
+/** Where the proxy listens: 127.0.0.1 on a free port unless told (e.g. another loopback address). */
+export interface ListenOptions {
+  host?: string;
+  port?: number;
+}
+
+export async function startTcpProxy(target: { host?: string; port: number }, listen: ListenOptions = {}): Promise<TcpProxy> {
   const host = target.host ?? '127.0.0.1';
   let mode: ProxyMode = 'forward';
   const pairs = new Set<Pair>();
@@ -112,13 +118,13 @@ export async function startTcpProxy(target: { host?: string; port: number }): Pr
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(listen.port ?? 0, listen.host ?? '127.0.0.1', () => resolve());
   });
   const port = (server.address() as net.AddressInfo).port;
 
   return {
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${listen.host ?? '127.0.0.1'}:${port}`,
     get mode() {
       return mode;
     },
