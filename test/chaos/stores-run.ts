@@ -65,7 +65,7 @@ export async function storesRun(o: StoresRunOptions, log: (line: string) => void
   const { probes, disruption } = storesProbes(cluster, proxy, {
     script: o.script,
     everyMs: 3000,
-    writeEveryMs: o.writeEveryMs ?? 5000,
+    writeEveryMs: o.writeEveryMs ?? 10_000,
     writeUntil: chaosEnds - 15_000,
   });
   try {

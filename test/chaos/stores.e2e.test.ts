@@ -1,6 +1,6 @@
 /**
  * The stores under chaos in CI (issue 12), short form: one cluster (every role its own process, two of
- * each controller, real etcd and FerretDB), 10 sessions plus a writer adding one every 5 s, and the
+ * each controller, real etcd and FerretDB), 10 sessions plus a writer adding one every 10 s, and the
  * script: the leaders of the three controllers killed with SIGKILL (failover timed against the lease
  * TTL), etcd killed and restarted, etcd's history compacted behind every watch, FerretDB killed and
  * restarted. Every invariant of the chaos run holds, no failover is slower than TTL + 5 s (or faster
