@@ -9,7 +9,7 @@ import { externalOptionsFromEnv, externalRun, formatExternal } from './external.
 
 describe('external faults under load (long form)', () => {
   it('holds every invariant while EC2, CML, LDS and grading misbehave', async () => {
-    const options = externalOptionsFromEnv({ sessions: 50, chaosSeconds: 300, killEveryMs: 8000, settleSeconds: 600, bootTimeoutSeconds: 30, everyMs: 40_000, holdMs: 8_000, eventsPerRound: 5 });
+    const options = externalOptionsFromEnv({ sessions: 50, chaosSeconds: 300, killEveryMs: 8000, settleSeconds: 600, bootTimeoutSeconds: 30, everyMs: 40_000, holdMs: 8_000 });
     const report = await externalRun(options, (line) => console.log(line));
     console.log(formatExternal(report));
     expect(report.chaos.findings).toEqual({ stuck: [], portClashes: [], capacityLeaks: [], duplicateEc2: [] });

@@ -12,7 +12,7 @@ import { externalRun, FAULTS, formatExternal } from './external.ts';
 describe('external faults under load (short form)', () => {
   it('ends every session, with a reason when TERMINATED, whatever EC2, CML, LDS and grading do', { timeout: 12 * 60_000 }, async () => {
     const report = await externalRun(
-      { sessions: 12, chaosSeconds: 60, killEveryMs: 0, settleSeconds: 180, graceSeconds: 30, bootTimeoutSeconds: 20, everyMs: 30_000, holdMs: 6_000, eventsPerRound: 3 },
+      { sessions: 12, chaosSeconds: 60, killEveryMs: 0, settleSeconds: 180, graceSeconds: 30, bootTimeoutSeconds: 20, everyMs: 20_000, holdMs: 6_000 },
       (line) => console.log(line),
     );
     console.log(formatExternal(report));

@@ -30,20 +30,21 @@ import { fileURLToPath } from 'node:url';
 import { startCluster, type Cluster } from './cluster.ts';
 import { formatReport, runChaos, type ChaosReport, type Disruption } from './chaos.ts';
 
+/** In the order their first rounds come: one simulator's event faults far apart, so their windows do not overlap. */
 export const FAULTS = [
-  'ec2-throttle',
-  'ec2-internal-error',
   'ec2-insufficient-capacity',
-  'ec2-instance-lost',
-  'cml-5xx',
-  'cml-expired-tokens',
-  'cml-never-boot',
   'lds-duplicate',
-  'lds-reorder',
-  'lds-drop',
   'grading-duplicate',
+  'ec2-throttle',
+  'cml-5xx',
+  'lds-reorder',
   'grading-reorder',
+  'ec2-internal-error',
+  'cml-expired-tokens',
+  'lds-drop',
   'grading-drop',
+  'ec2-instance-lost',
+  'cml-never-boot',
 ] as const;
 export type FaultName = (typeof FAULTS)[number];
 
@@ -62,8 +63,6 @@ export interface ExternalOptions {
   everyMs: number;
   /** How long a lasting fault (throttling, 5xx, never boot) stays armed in one round. */
   holdMs: number;
-  /** Events each round of an LDS/grading event fault takes. */
-  eventsPerRound: number;
 }
 
 interface Window {
@@ -78,6 +77,8 @@ export interface FaultFigures {
   effect: string;
   /** Sessions alive at some moment while the fault was armed, by final status. */
   sessionsExposed: Record<string, number>;
+  /** `ec2-instance-lost`: the sessions live on the lost worker, by final status. */
+  victims?: Record<string, number>;
 }
 
 export interface ExternalReport {
@@ -139,6 +140,8 @@ const NODE_LABELS = ['r1', 'r2'];
 interface Tally {
   windows: Window[];
   effects: string[];
+  /** Sessions the fault hit directly (the lost worker's). */
+  victims: string[];
 }
 
 /** The disruption of one fault; `tally` records when it was armed and what the simulator said. */
@@ -156,30 +159,35 @@ function disruption(name: FaultName, o: ExternalOptions, offsetMs: number, tally
     return said;
   };
   const ec2 = (c: Cluster, body: unknown) => post(`${c.ec2Url}/_sim/faults`, body);
-  const eventFault = (sim: 'lds' | 'grading', fault: 'duplicate' | 'reorder' | 'drop'): Disruption['act'] => async (c) =>
-    window(async () => {
-      await post(`${sim === 'lds' ? c.ldsUrl : c.gradingUrl}/_sim/faults`, { [fault]: o.eventsPerRound });
-      return `${sim} ${fault}: the next ${o.eventsPerRound} events`;
-    });
+  // Every event emitted during the window (the counts are read from the simulator at the end).
+  const eventFault = (sim: 'lds' | 'grading', fault: 'duplicate' | 'reorder' | 'drop'): Disruption['act'] => async (c) => {
+    const url = `${sim === 'lds' ? c.ldsUrl : c.gradingUrl}/_sim/faults`;
+    return window(
+      async () => (await post(url, { [fault]: true }), `${sim} ${fault}: every event for ${o.holdMs} ms`),
+      async () => void (await post(url, { [fault]: false })),
+    );
+  };
   const acts: Record<FaultName, Disruption['act']> = {
     'ec2-throttle': (c) => window(async () => (await ec2(c, { throttle: { count: 8 } }), 'EC2 RequestLimitExceeded for the next 8 calls')),
     'ec2-internal-error': (c) => window(async () => (await ec2(c, { internalError: { count: 4 } }), 'EC2 InternalError for the next 4 calls')),
     'ec2-insufficient-capacity': (c) =>
-      window(async () => (await ec2(c, { insufficientCapacity: { count: 2 } }), 'EC2 InsufficientInstanceCapacity for the next 2 RunInstances')),
+      // 5: more than the SDK's 4 attempts of one call, so the worker-controller itself sees the error.
+      window(async () => (await ec2(c, { insufficientCapacity: { count: 5 } }), 'EC2 InsufficientInstanceCapacity for the next 5 RunInstances')),
     'ec2-instance-lost': async (c) => {
       if (!first) return 'once per run: already done';
       // The worker with the fewest live sessions, but at least one: the fault costs a few sessions.
-      const live = new Map<string, number>();
+      const live = new Map<string, string[]>();
       for (const s of await sessionsOf(c)) {
-        if (!['ARCHIVED', 'TERMINATED', 'PENDING'].includes(s.status)) live.set(s.workerId ?? '', (live.get(s.workerId ?? '') ?? 0) + 1);
+        if (!['ARCHIVED', 'TERMINATED', 'PENDING'].includes(s.status)) live.set(s.workerId ?? '', [...(live.get(s.workerId ?? '') ?? []), s.id]);
       }
       const candidates = (await running(c))
-        .map((i) => ({ i, n: live.get(i.tags['lcm:worker-id'] ?? '') ?? 0 }))
+        .map((i) => ({ i, ids: live.get(i.tags['lcm:worker-id'] ?? '') ?? [], n: live.get(i.tags['lcm:worker-id'] ?? '')?.length ?? 0 }))
         .filter((x) => x.n > 0)
         .sort((a, b) => a.n - b.n);
       const victim = candidates[0];
       if (!victim) return 'no running worker with a live session yet';
       first = false;
+      tally.victims.push(...victim.ids);
       return window(async () => {
         await post(`${c.ec2Url}/_sim/instances/${victim.i.instanceId}/interrupt`, {});
         return `instance ${victim.i.instanceId} (worker ${victim.i.tags['lcm:worker-id']}, ${victim.n} live sessions) interrupted`;
@@ -314,7 +322,7 @@ export async function externalRun(o: ExternalOptions, log: (line: string) => voi
     // The simulated student acts by itself through LDS: its events move the sessions.
     await post(`${cluster.ldsUrl}/_sim/config`, { autoStartMs: 500, autoFinishMs: 1500 });
     const names = o.faults ?? FAULTS;
-    const tallies = new Map<FaultName, Tally>(names.map((n) => [n, { windows: [], effects: [] }]));
+    const tallies = new Map<FaultName, Tally>(names.map((n) => [n, { windows: [], effects: [], victims: [] }]));
     // Staggered first rounds across the first 60 % of the chaos, so every fault is armed at least once
     // while sessions are in flight.
     const span = Math.max(1000, o.chaosSeconds * 1000 * 0.6);
@@ -328,6 +336,14 @@ export async function externalRun(o: ExternalOptions, log: (line: string) => voi
     const faults: ExternalReport['faults'] = {};
     for (const [name, t] of tallies) {
       faults[name] = { armed: t.windows.length, effect: said[name] ?? t.effects.join('; '), sessionsExposed: exposure(sessions, t.windows) };
+      if (t.victims.length > 0) {
+        const victims: Record<string, number> = {};
+        for (const id of t.victims) {
+          const status = sessions.find((s) => s.id === id)?.status ?? 'unknown';
+          victims[status] = (victims[status] ?? 0) + 1;
+        }
+        (faults[name] as FaultFigures).victims = victims;
+      }
     }
     const movedByLds = sessions.filter((s) => s.statusHistory.some((h) => /\(LDS/.test(h.reason ?? ''))).length;
     const terminatedBy: Record<string, number> = {};
@@ -347,7 +363,9 @@ export function formatExternal(r: ExternalReport): string {
   const lines = [
     formatReport(r.chaos),
     `  sessions moved by LDS events or its poll: ${r.movedByLds}; TERMINATED by the fault their reason names: ${JSON.stringify(r.terminatedBy)}`, '  per fault (armed rounds; what the simulator did; sessions alive meanwhile, by final status):'];
-  for (const [name, f] of Object.entries(r.faults)) lines.push(`    ${name.padEnd(26)} ${f.armed}×  ${f.effect}  ${JSON.stringify(f.sessionsExposed)}`);
+  for (const [name, f] of Object.entries(r.faults)) {
+    lines.push(`    ${name.padEnd(26)} ${f.armed}×  ${f.effect}  ${JSON.stringify(f.sessionsExposed)}${f.victims ? `; the lost worker's sessions: ${JSON.stringify(f.victims)}` : ''}`);
+  }
   lines.push(
     `  backwards moves: ${r.findings.backwards.length}  sessions with several score reports: ${r.findings.reports.length}  TERMINATED without a reason: ${r.findings.reasons.length}  TERMINATED for a fault that should cost none: ${r.findings.unexplained.length}`,
   );
@@ -375,7 +393,7 @@ export function externalOptionsFromEnv(defaults: ExternalOptions): ExternalOptio
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const options = externalOptionsFromEnv({ sessions: 12, chaosSeconds: 60, killEveryMs: 0, settleSeconds: 180, bootTimeoutSeconds: 20, everyMs: 30_000, holdMs: 6_000, eventsPerRound: 3 });
+  const options = externalOptionsFromEnv({ sessions: 12, chaosSeconds: 60, killEveryMs: 0, settleSeconds: 180, bootTimeoutSeconds: 20, everyMs: 20_000, holdMs: 6_000 });
   const started = Date.now();
   const report = await externalRun(options, (line) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`));
   console.log(formatExternal(report));
