@@ -4,9 +4,13 @@
  * the four subgraphs, the gateway, and TWO of each controller — every role its own `lcm` process, each
  * on a fixed loopback port so it can be killed with SIGKILL and started again where the others expect it.
  *
- * One process per subgraph, on purpose: FerretDB v1 does not apply a filtered replace atomically across
- * processes, so the single-writer rule (one subgraph process per collection, whose adapter queues the
- * replaces of a document) is what keeps "exactly one conditional write wins" (docs/adr/0015-atomic-test-store.md).
+ * One process per subgraph by default. With `replicas: N` (issue 14) it runs N gateways and N processes
+ * of each subgraph, each role's replicas behind a round-robin TCP balancer (a Kubernetes Service's job,
+ * test/support/tcp-balancer.ts, each in a process of its own); controller replica i talks to gateway replica i (mod N), and the
+ * simulators send their events through a balancer over both lablet-controllers. FerretDB v1 does not
+ * apply a filtered replace atomically across processes, so the subgraph replicas run with
+ * `LCM_MONGODB_WRITE_LOCKS` (a per-document lock in etcd around each conditional write); with one
+ * process per subgraph the adapter's in-process queue is enough (docs/adr/0015-atomic-test-store.md).
  *
  * Simulators stand for external systems (AWS, CML, LDS, the grading engine) and are not killed: their
  * state is the outside world's. Every process's output goes to `<runDir>/<name>.log` (appended across
@@ -22,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startEtcd, startFerretDb, type TestService } from '../support/services.ts';
+import { startTcpBalancerProcess, type TcpBalancer } from '../support/tcp-balancer.ts';
 
 const LCM = fileURLToPath(new URL('../../bin/lcm.js', import.meta.url));
 const SUBGRAPHS = ['definitions', 'workers', 'sessions', 'score-reports'] as const;
@@ -48,7 +53,15 @@ export interface RoleProcess {
 
 export interface Cluster {
   runDir: string;
+  /** The gateway; with `replicas` > 1 a round-robin balancer over the gateway replicas. */
   gatewayUrl: string;
+  /** Each gateway replica's own URL (one entry without `replicas`). */
+  gatewayUrls: string[];
+  /**
+   * With `replicas` > 1, the balancers in front of each role's replicas (`gateway`, each subgraph,
+   * `lablet-controller` for the event sink): connections forwarded to each replica so far.
+   */
+  balancers: Record<string, TcpBalancer>;
   adminToken: string;
   ec2Url: string;
   /** The simulators' own URLs (for `POST /_sim/faults`), never through a `link`. */
@@ -168,15 +181,27 @@ export interface ClusterOptions {
   link?: Link;
   /** Controller environment overrides (resync, scale-down…). */
   controllerEnv?: Record<string, string>;
+  /**
+   * Gateway and subgraph processes per role (default 1: the names are `gateway`, `sessions`…). With N > 1
+   * they are `gateway-1`…`gateway-N`, `sessions-1`…, each role behind a balancer; the controllers stay two.
+   */
+  replicas?: number;
 }
 
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
   const adminToken = options.adminToken ?? 'chaos-admin-token-0123456789abcdef';
+  const replicas = options.replicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 1) throw new Error(`replicas must be a whole number >= 1, got ${replicas}`);
+  const replicated = replicas > 1;
+  /** Process names of a role's replicas: the role's own name when there is one. */
+  const namesOf = (role: string) => (replicated ? Array.from({ length: replicas }, (_, i) => `${role}-${i + 1}`) : [role]);
   const runDir = mkdtempSync(join(tmpdir(), 'lcm-chaos-'));
   const [etcd, mongo] = await Promise.all([startEtcd(), startFerretDb()]);
   const processes: RoleProcess[] = [];
+  const balancers: Record<string, TcpBalancer> = {};
   const stopAll = async () => {
     for (const p of [...processes].reverse()) await p.stop();
+    await Promise.all(Object.values(balancers).map((b) => b.close()));
     await Promise.all([etcd.stop(), mongo.stop()]);
   };
   const link: Link = options.link ?? ((_from, _to, url) => url);
@@ -194,13 +219,26 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       LCM_MONGODB_URI: await link(from, 'mongo', mongo.url),
     });
     const portOf = (url: string) => String(new URL(url).port);
+    /** Where a role's replicas are reached: the one process, or a balancer over them. */
+    const serviceUrl = async (role: string, ports: number[]) => {
+      if (!replicated) return `http://127.0.0.1:${ports[0]}`;
+      const balancer = await startTcpBalancerProcess(ports.map((p) => ({ port: p })));
+      balancers[role] = balancer;
+      return balancer.url;
+    };
     const cmlPort = await port();
-    const [ec2Port, ldsPort, gradingPort, gatewayPort] = [await port(), await port(), await port(), await port()];
-    const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+    const [ec2Port, ldsPort, gradingPort] = [await port(), await port(), await port()];
+    const gatewayPorts: number[] = [];
+    for (let i = 0; i < replicas; i++) gatewayPorts.push(await port());
+    const gatewayUrls = gatewayPorts.map((p) => `http://127.0.0.1:${p}`);
+    const gatewayUrl = await serviceUrl('gateway', gatewayPorts);
     const controllerPorts = new Map<string, number>();
     for (const c of CONTROLLERS) for (const i of [1, 2]) controllerPorts.set(`${c}-${i}`, await port());
-    const sinkUrl = `http://127.0.0.1:${controllerPorts.get('lablet-controller-1')}`;
-    const sinkFor = async (from: string) => `${(await link(from, 'lablet-controller-1', sinkUrl)).replace(/\/$/, '')}/events`;
+    // The event sink: lablet-controller-1, or a balancer over both lablet-controllers (any replica takes events).
+    const sinkUrl = replicated
+      ? await serviceUrl('lablet-controller', [1, 2].map((i) => controllerPorts.get(`lablet-controller-${i}`) as number))
+      : `http://127.0.0.1:${controllerPorts.get('lablet-controller-1')}`;
+    const sinkFor = async (from: string) => `${(await link(from, replicated ? 'lablet-controller' : 'lablet-controller-1', sinkUrl)).replace(/\/$/, '')}/events`;
     // The simulators send the events token the lablet-controllers derive from the same internal secret.
     const sinkEnv = { LCM_INTERNAL_SECRET: secrets.LCM_INTERNAL_SECRET };
 
@@ -215,26 +253,42 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     processes.push(...sims);
     await Promise.all(sims.map((p) => p.start()));
 
-    const subgraphUrls: string[] = [];
-    const subgraphs: RoleProcess[] = [];
+    // Subgraph replicas: replica 1 of every subgraph first, then the others (a subgraph seeds at start).
+    const subgraphTargets = new Map<string, string>();
+    const subgraphWaves: RoleProcess[][] = Array.from({ length: replicas }, () => []);
     for (const s of SUBGRAPHS) {
-      const p = await port();
-      subgraphUrls.push(`${s}=${(await link('gateway', s, `http://127.0.0.1:${p}`)).replace(/\/$/, '')}/graphql`);
-      subgraphs.push(roleProcess({ name: s, role: s, args: ['subgraph', s, '--port', String(p)], port: p, runDir, killable: true, readyPath: '/readyz', env: await storesFor(s) }));
+      const ports: number[] = [];
+      for (let i = 0; i < replicas; i++) ports.push(await port());
+      subgraphTargets.set(s, await serviceUrl(s, ports));
+      for (const [i, name] of namesOf(s).entries()) {
+        const p = ports[i] as number;
+        const env = { ...(await storesFor(name)), ...(replicated ? { LCM_MONGODB_WRITE_LOCKS: 'true' } : {}) };
+        const proc = roleProcess({ name, role: s, args: ['subgraph', s, '--port', String(p)], port: p, runDir, killable: true, readyPath: '/readyz', env });
+        (subgraphWaves[i] as RoleProcess[]).push(proc);
+        processes.push(proc);
+      }
     }
-    processes.push(...subgraphs);
-    await Promise.all(subgraphs.map((p) => p.start()));
+    for (const wave of subgraphWaves) await Promise.all(wave.map((p) => p.start()));
 
-    const gateway = roleProcess({
-      name: 'gateway', role: 'gateway', args: ['gateway', '--port', String(gatewayPort)], port: gatewayPort, runDir, killable: true, readyPath: '/readyz',
-      env: { ...(await storesFor('gateway')), LCM_SUBGRAPH_URLS: subgraphUrls.join(',') },
-    });
-    processes.push(gateway);
-    await gateway.start();
+    const gateways: RoleProcess[] = [];
+    for (const [i, name] of namesOf('gateway').entries()) {
+      const urls: string[] = [];
+      for (const s of SUBGRAPHS) urls.push(`${s}=${(await link(name, s, subgraphTargets.get(s) as string)).replace(/\/$/, '')}/graphql`);
+      const p = gatewayPorts[i] as number;
+      gateways.push(
+        roleProcess({
+          name, role: 'gateway', args: ['gateway', '--port', String(p)], port: p, runDir, killable: true, readyPath: '/readyz',
+          env: { ...(await storesFor(name)), LCM_SUBGRAPH_URLS: urls.join(',') },
+        }),
+      );
+    }
+    processes.push(...gateways);
+    // One at a time: a gateway writes the bootstrap admin key at start.
+    for (const g of gateways) await g.start();
 
-    const controllerEnv = async (from: string) => ({
+    const controllerEnv = async (from: string, gateway: string) => ({
       ...(await storesFor(from)),
-      LCM_URL: (await link(from, 'gateway', gatewayUrl)).replace(/\/$/, ''),
+      LCM_URL: (await link(from, 'gateway', gateway)).replace(/\/$/, ''),
       LCM_TOKEN: adminToken,
       LCM_MIN_WORKERS: '0',
       AWS_REGION: 'us-east-1',
@@ -257,7 +311,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       for (const i of [1, 2]) {
         const name = `${c}-${i}`;
         const p = controllerPorts.get(name) as number;
-        controllers.push(roleProcess({ name, role: c, controller: c, args: ['controller', c, '--port', String(p)], port: p, runDir, killable: true, readyPath: '/healthz', env: await controllerEnv(name) }));
+        // Each controller replica on its own gateway replica (the only one without replicas).
+        const gateway = gatewayUrls[(i - 1) % gatewayUrls.length] as string;
+        controllers.push(roleProcess({ name, role: c, controller: c, args: ['controller', c, '--port', String(p)], port: p, runDir, killable: true, readyPath: '/healthz', env: await controllerEnv(name, gateway) }));
       }
     }
     processes.push(...controllers);
@@ -266,6 +322,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     return {
       runDir,
       gatewayUrl,
+      gatewayUrls,
+      balancers,
       adminToken,
       ec2Url: `http://127.0.0.1:${ec2Port}`,
       cmlUrl: `http://127.0.0.1:${cmlPort}`,
