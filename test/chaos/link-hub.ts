@@ -9,8 +9,6 @@
  * started with `followEc2` therefore listens on one port on every instance address the EC2 simulator
  * reports (polled), forwarding each to the same address on the CML port; all of them cut together.
  */
-import type { AddressInfo } from 'node:net';
-import net from 'node:net';
 import { startTcpProxy, type ProxyStats, type TcpProxy } from '../support/tcp-proxy.ts';
 
 export type HubRequest =
@@ -26,20 +24,30 @@ type Member = Pick<TcpProxy, 'cut' | 'blackhole' | 'restore' | 'connections' | '
 
 const proxies: Member[] = [];
 
-/** A port free on 127.0.0.1 (taken on the instance addresses too: they are other addresses). */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
+/**
+ * Proxies listen below the kernel's ephemeral range (32768+ here): cluster.ts picks each process's port
+ * from that range ahead of starting it, and a proxy given an ephemeral port in between took one of them
+ * (a process then failed with "port in use"). A random port of 20000–32000, the next on a clash.
+ */
+async function startOnFreePort(start: (port: number) => Promise<TcpProxy>): Promise<TcpProxy> {
+  for (let attempt = 0; ; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    try {
+      return await start(port);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt > 50) throw e;
+    }
+  }
 }
 
 /** One port on 127.0.0.1 and on every EC2 instance address, each forwarding to its address's CML port. */
 async function followInstances(ec2Url: string, cmlPort: number): Promise<{ port: number; member: Member }> {
-  const port = await freePort();
   const members = new Map<string, TcpProxy>();
   let mode: 'forward' | 'cut' | 'blackhole' = 'forward';
+  const first = await startOnFreePort((p) => startTcpProxy({ host: '127.0.0.1', port: cmlPort }, { host: '127.0.0.1', port: p }));
+  members.set('127.0.0.1', first);
+  // The same port on the instance addresses: other addresses, so free there too.
+  const port = first.port;
   const add = async (ip: string) => {
     if (members.has(ip)) return;
     const proxy = await startTcpProxy({ host: ip, port: cmlPort }, { host: ip, port });
@@ -47,7 +55,6 @@ async function followInstances(ec2Url: string, cmlPort: number): Promise<{ port:
     if (mode === 'blackhole') proxy.blackhole();
     members.set(ip, proxy);
   };
-  await add('127.0.0.1');
   let closed = false;
   const poll = async () => {
     while (!closed) {
@@ -97,7 +104,7 @@ async function handle(m: HubRequest): Promise<unknown> {
         proxies.push(member);
         return { proxy: proxies.length - 1, port };
       }
-      const proxy = await startTcpProxy({ host: m.host, port: m.port });
+      const proxy = await startOnFreePort((p) => startTcpProxy({ host: m.host, port: m.port }, { port: p }));
       proxies.push(proxy);
       return { proxy: proxies.length - 1, port: proxy.port };
     }
