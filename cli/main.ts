@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError } from '../core/config.ts';
+import { ConfigError, env } from '../core/config.ts';
+import { startTracing } from '../core/telemetry/tracing.ts';
 import type { RoleOptions, Stoppable } from '../core/role.ts';
 import { addOperatorCommands } from './operator/index.ts';
 import { portInUse } from './ports.ts';
@@ -31,14 +32,18 @@ function oneOf<T extends string>(names: readonly T[], what: string) {
   };
 }
 
-async function runRole(modulePath: string, options: RoleOptions): Promise<void> {
+async function runRole(modulePath: string, options: RoleOptions, serviceName?: string): Promise<void> {
   const url = new URL(modulePath, import.meta.url);
   if (!existsSync(url)) {
     console.error(`this role is not part of this version of LCM yet (${modulePath.replace(/^\.\.\//, '')} is missing)`);
     process.exit(2);
   }
+  // Tracing before the role starts (its servers and stores are instrumented as they open); nothing
+  // is loaded unless OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set (docs/operations.md "Tracing").
+  const tracing = serviceName ? await startTracing({ serviceName, settings: env() }) : undefined;
   const mod = (await import(url.href)) as RoleModule;
-  const role = await mod.run(options);
+  const started = await mod.run(options);
+  const role: Stoppable = tracing ? { ...started, stop: () => started.stop().finally(() => tracing.stop()) } : started;
   for (const line of role.banner ?? []) console.log(line);
   let stopping = false;
   const stop = async (signal: string) => {
@@ -70,7 +75,7 @@ export function buildProgram(): Command {
   program
     .command('up')
     .description('everything in one process on the embedded stores (what `npm start` runs)')
-    .action(() => runRole('./up.ts', {}));
+    .action(() => runRole('./up.ts', {}, 'lcm'));
 
   program
     .command('gateway')
@@ -78,7 +83,7 @@ export function buildProgram(): Command {
     .option('--port <n>', 'HTTP + WebSocket port (default LCM_GATEWAY_PORT or 4000)', parsePort)
     .option('--supergraph <file>', 'serve this Federation 2 supergraph file (its routing URLs)')
     .option('--host <host>', 'address to bind', '127.0.0.1')
-    .action((opts: RoleOptions) => runRole('../gateway/main.ts', opts));
+    .action((opts: RoleOptions) => runRole('../gateway/main.ts', opts, 'lcm-gateway'));
 
   program
     .command('subgraph')
@@ -86,7 +91,7 @@ export function buildProgram(): Command {
     .argument('<name>', 'subgraph name', oneOf(SUBGRAPHS, 'subgraph'))
     .option('--port <n>', 'HTTP + WebSocket port (0 = any free port)', parsePort)
     .option('--host <host>', 'address to bind', '127.0.0.1')
-    .action((name: string, opts: RoleOptions) => runRole(`../subgraphs/${name}/main.ts`, opts));
+    .action((name: string, opts: RoleOptions) => runRole(`../subgraphs/${name}/main.ts`, opts, `lcm-subgraph-${name}`));
 
   program
     .command('controller')
@@ -94,7 +99,7 @@ export function buildProgram(): Command {
     .argument('<name>', 'controller name', oneOf(CONTROLLERS, 'controller'))
     .option('--port <n>', 'health/metrics port', parsePort)
     .option('--host <host>', 'address to bind', '127.0.0.1')
-    .action((name: string, opts: RoleOptions) => runRole(`../controllers/${name}/main.ts`, opts));
+    .action((name: string, opts: RoleOptions) => runRole(`../controllers/${name}/main.ts`, opts, `lcm-${name}`));
 
   program
     .command('sim')

@@ -17,6 +17,11 @@ export interface CloudEvent<T = unknown> {
   entityversion?: number;
   /** Extension: the actor that caused the change (user, controller, system). */
   actor?: string;
+  /**
+   * Extension (CloudEvents distributed tracing): the W3C trace context of the change, present when
+   * tracing is on, so that what an event triggers continues the trace that caused it.
+   */
+  traceparent?: string;
 }
 
 export interface NewCloudEvent<T> {
@@ -26,6 +31,7 @@ export interface NewCloudEvent<T> {
   data: T;
   entityversion?: number;
   actor?: string;
+  traceparent?: string;
   time?: Date;
 }
 
@@ -42,6 +48,7 @@ export function cloudEvent<T>(e: NewCloudEvent<T>): CloudEvent<T> {
   if (e.subject !== undefined) ev.subject = e.subject;
   if (e.entityversion !== undefined) ev.entityversion = e.entityversion;
   if (e.actor !== undefined) ev.actor = e.actor;
+  if (e.traceparent !== undefined) ev.traceparent = e.traceparent;
   return ev;
 }
 

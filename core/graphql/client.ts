@@ -4,6 +4,7 @@ import { createClient, type Client as WsClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { Agent } from 'undici';
 import { ErrorCode, LcmError, type ErrorCode as Code } from '../errors.ts';
+import { inSpan, SpanKind, traceparentOf, tracing } from '../telemetry/tracing.ts';
 
 /**
  * The controllers' GraphQL client for `/internal/graphql`: typed documents (graphql-codegen), queries
@@ -53,8 +54,9 @@ export class GraphQLClient {
 
   constructor(private readonly options: GraphQLClientOptions) {}
 
-  private headers(): Record<string, string> {
+  private headers(traceparent?: string): Record<string, string> {
     return {
+      ...(traceparent ? { traceparent } : {}),
       'content-type': 'application/json',
       accept: 'application/graphql-response+json, application/json',
       ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}),
@@ -71,8 +73,20 @@ export class GraphQLClient {
     return s;
   }
 
-  /** Run a query or mutation; resolves with `data` or throws GraphQLRequestError. */
-  async request<R, V extends Record<string, unknown>>(doc: TypedDocumentNode<R, V>, variables?: V): Promise<R> {
+  /**
+   * Run a query or mutation; resolves with `data` or throws GraphQLRequestError. With tracing on, a
+   * CLIENT span under the active one (a controller's reconcile), its `traceparent` sent to the gateway.
+   */
+  request<R, V extends Record<string, unknown>>(doc: TypedDocumentNode<R, V>, variables?: V): Promise<R> {
+    if (!tracing.on) return this.send(doc, variables, undefined);
+    const definition = doc.definitions[0];
+    const name = definition?.kind === 'OperationDefinition' ? `${definition.operation} ${definition.name?.value ?? 'anonymous'}` : 'graphql';
+    return inSpan('lcm-graphql-client', name, { kind: SpanKind.CLIENT, attributes: { 'server.address': this.options.url } }, () =>
+      this.send(doc, variables, traceparentOf()),
+    );
+  }
+
+  private async send<R, V extends Record<string, unknown>>(doc: TypedDocumentNode<R, V>, variables: V | undefined, traceparent: string | undefined): Promise<R> {
     const body = JSON.stringify({ query: this.text(doc), variables: variables ?? {} });
     const attempts = this.options.maxAttempts ?? 4;
     const base = this.options.retryBaseMs ?? 100;
@@ -82,7 +96,7 @@ export class GraphQLClient {
       try {
         res = await fetch(this.options.url, {
           method: 'POST',
-          headers: this.headers(),
+          headers: this.headers(traceparent),
           body,
           signal: AbortSignal.timeout(this.options.timeoutMs ?? 15_000),
           // @ts-expect-error undici's dispatcher option is not in the DOM fetch types

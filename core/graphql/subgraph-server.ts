@@ -3,7 +3,7 @@ import { ApolloServer, HeaderMap, type BaseContext } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
-import { GraphQLError, parse, type GraphQLSchema } from 'graphql';
+import { defaultFieldResolver, GraphQLError, parse, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { Counter, Histogram, type Registry } from 'prom-client';
@@ -14,6 +14,7 @@ import type { Logger } from '../logging.ts';
 import { createMetricsRegistry, handleOpsRequest, listen, type RunningServer } from '../ops/ops-server.ts';
 import { createFormatError } from './errors.ts';
 import { subscribeWithCursors } from './subscribe-with-cursors.ts';
+import { context, contextFromHeaders, inSpan, SpanKind, trace, tracing } from '../telemetry/tracing.ts';
 
 /**
  * The HTTP + WebSocket server every subgraph runs on: GraphQL over HTTP (Apollo Server 5, its
@@ -97,6 +98,8 @@ export async function startSubgraphServer<Ctx extends BaseContext>(options: Subg
   });
 
   const schema = buildSubgraphSchema([{ typeDefs: parse(options.typeDefs), resolvers: options.resolvers as never }]);
+  const tracerName = `lcm-subgraph-${options.name}`;
+  if (tracing.on) traceRootResolvers(schema, tracerName);
   const httpServer = http.createServer();
   // Upgrades are handed over by hand (noServer) rather than `{ server }`: ws would re-emit the HTTP
   // server's errors, and graphql-ws prints those with a stack, e.g. a port in use at listen.
@@ -155,7 +158,18 @@ export async function startSubgraphServer<Ctx extends BaseContext>(options: Subg
       {
         async requestDidStart() {
           const started = process.hrtime.bigint();
+          // The server span of this request (when traced) is named after the operation once known.
+          const span = tracing.on ? trace.getSpan(context.active()) : undefined;
           return {
+            ...(span
+              ? {
+                  async didResolveOperation(rc) {
+                    const type = rc.operation?.operation ?? 'unknown';
+                    span.updateName(`${options.name} ${type} ${rc.operationName ?? 'anonymous'}`);
+                    span.setAttributes({ 'graphql.operation.type': type, 'graphql.operation.name': rc.operationName ?? '' });
+                  },
+                }
+              : {}),
             async willSendResponse(rc) {
               const seconds = Number(process.hrtime.bigint() - started) / 1e9;
               operations.observe({ operation: rc.operationName ?? 'anonymous', type: rc.operation?.operation ?? 'unknown' }, seconds);
@@ -167,67 +181,81 @@ export async function startSubgraphServer<Ctx extends BaseContext>(options: Subg
   });
   await apollo.start();
 
-  httpServer.on('request', (req, res) => {
-    void (async () => {
-      try {
-        if (await handleOpsRequest(req, res, { registry, ...(options.readiness ? { readiness: options.readiness } : {}) })) return;
-        const url = new URL(req.url ?? '/', 'http://subgraph');
-        if (url.pathname !== path) {
-          res.writeHead(404, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ error: 'not found' }));
-          return;
-        }
-        if (req.method !== 'POST') {
-          // The identity is bound to the body: a GET's query (in the URL) could not be.
-          res.writeHead(405, { 'content-type': 'application/json', allow: 'POST' });
-          res.end(JSON.stringify({ errors: [{ message: 'subgraphs accept POST only', extensions: { code: ProtocolErrorCode.BAD_REQUEST } }] }));
-          return;
-        }
-        const headers = new HeaderMap();
-        for (const [k, v] of Object.entries(req.headers)) {
-          if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
-        }
-        const raw = await readBody(req, limits.maxBodyBytes);
-        let body: unknown = raw;
-        if (raw && (headers.get('content-type') ?? '').includes('application/json')) {
-          try {
-            body = JSON.parse(raw);
-          } catch {
-            res.writeHead(400, { 'content-type': 'application/json' });
-            res.end(JSON.stringify({ errors: [{ message: 'request body is not valid JSON', extensions: { code: ProtocolErrorCode.BAD_REQUEST } }] }));
-            return;
-          }
-        }
-        const result = await apollo.executeHTTPGraphQLRequest({
-          httpGraphQLRequest: { method: (req.method ?? 'GET').toUpperCase(), headers, search: url.search, body },
-          context: async () => {
-            try {
-              return options.context(await options.signer.verifyRequest(req.headers, raw));
-            } catch (e) {
-              const message = e instanceof Error ? e.message : String(e);
-              throw new GraphQLError(message, {
-                extensions: { code: ErrorCode.UNAUTHENTICATED, http: { status: 401 } },
-              });
-            }
-          },
-        });
-        const outHeaders: Record<string, string> = {};
-        for (const [k, v] of result.headers) outHeaders[k] = v;
-        res.writeHead(result.status ?? 200, outHeaders);
-        if (result.body.kind === 'complete') {
-          res.end(result.body.string);
-        } else {
-          for await (const chunk of result.body.asyncIterator) res.write(chunk);
-          res.end();
-        }
-      } catch (e) {
-        if (e instanceof LcmError) options.logger.debug({ err: e }, 'request refused');
-        else options.logger.error({ err: e }, 'request failed');
-        if (!res.headersSent) res.writeHead(e instanceof BodyTooLarge ? 413 : e instanceof LcmError ? 400 : 500, { 'content-type': 'application/json', ...(e instanceof BodyTooLarge ? { connection: 'close' } : {}) });
-        const extensions = e instanceof LcmError ? { extensions: { ...e.details, code: e.code } } : {};
-        res.end(JSON.stringify({ errors: [{ message: e instanceof LcmError ? e.message : 'internal server error', ...extensions }] }));
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    try {
+      if (await handleOpsRequest(req, res, { registry, ...(options.readiness ? { readiness: options.readiness } : {}) })) return;
+      const url = new URL(req.url ?? '/', 'http://subgraph');
+      if (url.pathname !== path) {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'not found' }));
+        return;
       }
-    })();
+      if (req.method !== 'POST') {
+        // The identity is bound to the body: a GET's query (in the URL) could not be.
+        res.writeHead(405, { 'content-type': 'application/json', allow: 'POST' });
+        res.end(JSON.stringify({ errors: [{ message: 'subgraphs accept POST only', extensions: { code: ProtocolErrorCode.BAD_REQUEST } }] }));
+        return;
+      }
+      const headers = new HeaderMap();
+      for (const [k, v] of Object.entries(req.headers)) {
+        if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+      }
+      const raw = await readBody(req, limits.maxBodyBytes);
+      let body: unknown = raw;
+      if (raw && (headers.get('content-type') ?? '').includes('application/json')) {
+        try {
+          body = JSON.parse(raw);
+        } catch {
+          res.writeHead(400, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ errors: [{ message: 'request body is not valid JSON', extensions: { code: ProtocolErrorCode.BAD_REQUEST } }] }));
+          return;
+        }
+      }
+      const result = await apollo.executeHTTPGraphQLRequest({
+        httpGraphQLRequest: { method: (req.method ?? 'GET').toUpperCase(), headers, search: url.search, body },
+        context: async () => {
+          try {
+            return options.context(await options.signer.verifyRequest(req.headers, raw));
+          } catch (e) {
+            const message = e instanceof Error ? e.message : String(e);
+            throw new GraphQLError(message, {
+              extensions: { code: ErrorCode.UNAUTHENTICATED, http: { status: 401 } },
+            });
+          }
+        },
+      });
+      const outHeaders: Record<string, string> = {};
+      for (const [k, v] of result.headers) outHeaders[k] = v;
+      res.writeHead(result.status ?? 200, outHeaders);
+      if (result.body.kind === 'complete') {
+        res.end(result.body.string);
+      } else {
+        for await (const chunk of result.body.asyncIterator) res.write(chunk);
+        res.end();
+      }
+    } catch (e) {
+      if (e instanceof LcmError) options.logger.debug({ err: e }, 'request refused');
+      else options.logger.error({ err: e }, 'request failed');
+      if (!res.headersSent) res.writeHead(e instanceof BodyTooLarge ? 413 : e instanceof LcmError ? 400 : 500, { 'content-type': 'application/json', ...(e instanceof BodyTooLarge ? { connection: 'close' } : {}) });
+      const extensions = e instanceof LcmError ? { extensions: { ...e.details, code: e.code } } : {};
+      res.end(JSON.stringify({ errors: [{ message: e instanceof LcmError ? e.message : 'internal server error', ...extensions }] }));
+    }
+  };
+  httpServer.on('request', (req, res) => {
+    if (!tracing.on || req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics') {
+      void handle(req, res);
+      return;
+    }
+    // A SERVER span continuing the caller's trace (the gateway's fetch span, by `traceparent`).
+    void inSpan(
+      tracerName,
+      `${options.name} ${req.method ?? 'GET'} ${req.url ?? '/'}`,
+      { kind: SpanKind.SERVER, parent: contextFromHeaders(req.headers), attributes: { 'lcm.subgraph': options.name, 'http.request.method': req.method ?? 'GET' } },
+      async (span) => {
+        await handle(req, res);
+        span.setAttribute('http.response.status_code', res.statusCode);
+      },
+    );
   });
 
   const running = await listen(httpServer, options.port ?? 0, options.host ?? '127.0.0.1');
@@ -241,4 +269,23 @@ export async function startSubgraphServer<Ctx extends BaseContext>(options: Subg
       await options.onClose?.();
     },
   };
+}
+
+/**
+ * Each root field (Query and Mutation, `_entities` included) resolves in a span of its own, the parent
+ * of the repository and publish spans below it. Only root fields: a span per nested field would cost
+ * more than the resolvers themselves.
+ */
+function traceRootResolvers(schema: GraphQLSchema, tracerName: string): void {
+  for (const type of [schema.getQueryType(), schema.getMutationType()]) {
+    if (!type) continue;
+    for (const field of Object.values(type.getFields())) {
+      const resolve: GraphQLFieldResolver<unknown, unknown> = field.resolve ?? defaultFieldResolver;
+      const name = `${type.name}.${field.name}`;
+      field.resolve = (source, args, ctx, info) =>
+        tracing.on
+          ? inSpan(tracerName, `resolve ${name}`, { attributes: { 'graphql.field.path': name } }, async () => (await resolve(source, args, ctx, info)) as unknown)
+          : resolve(source, args, ctx, info);
+    }
+  }
 }

@@ -1,4 +1,5 @@
 import { conflict, notFound } from '../errors.ts';
+import { traceDocumentStore } from '../telemetry/traced-store.ts';
 import {
   getPath,
   decodeCursor,
@@ -213,7 +214,7 @@ export class MemoryStorage implements Storage {
       });
       this.collections.set(spec.name, c);
     }
-    return c as unknown as DocumentStore<T>;
+    return traceDocumentStore(c as unknown as DocumentStore<T>, 'memory');
   }
 
   ensureIndexes(): Promise<void> {

@@ -2,7 +2,8 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../logging.ts';
 import { startOpsServer, type RunningServer } from '../ops/ops-server.ts';
 import type { CoordinationStore } from '../ports/coordination.ts';
-import { Informer, type InformerSource } from './informer.ts';
+import { Informer, type ChangeOrigin, type InformerSource } from './informer.ts';
+import { inSpan, ROOT_CONTEXT, SpanKind, SpanStatusCode, spanContextOf, trace, tracing, type SpanContext } from '../telemetry/tracing.ts';
 import { LeaderElector, type LeaderElectorOptions } from './leader-elector.ts';
 import { noopControllerMetrics, noopWorkQueueMetrics, prometheusControllerMetrics, prometheusWorkQueueMetrics, type ControllerMetrics, type WorkQueueMetrics } from './metrics.ts';
 import { defaultControllerRateLimiter, type ControllerRateLimiterOptions, type RateLimiter } from './rate-limiter.ts';
@@ -89,7 +90,15 @@ interface Term {
   informers: Informer<unknown>[];
   /** Aborted to make in-flight reconciles stop acting. */
   abort: AbortController;
+  /**
+   * Tracing on: the trace contexts of the changes that queued each key since its last reconcile. The
+   * reconcile continues the first (its parent) and links the others (changes coalesced into it).
+   */
+  origins: Map<string, { parent: SpanContext; links: SpanContext[] }>;
 }
+
+/** Changes linked to one reconcile at most (a burst coalesced into one cycle). */
+const MAX_LINKS = 32;
 
 /**
  * A controller in the spirit of controller-runtime: informers (list + watch + resync) feed a
@@ -198,7 +207,7 @@ export class Controller {
       rateLimiter: this.options.rateLimiter?.() ?? defaultControllerRateLimiter<string>(this.options.rateLimit),
       metrics: this.queueMetrics,
     });
-    const term: Term = { queue, informers: [], abort: new AbortController() };
+    const term: Term = { queue, informers: [], abort: new AbortController(), origins: new Map() };
     this.term = term;
     const informers = (this.options.watches ?? []).map((spec) => {
       const informer = new Informer<unknown>({
@@ -209,16 +218,17 @@ export class Controller {
         logger: this.logger,
       });
       const delayMs = spec.coalesceMs ?? 0;
-      const enqueue = (key: string, object: unknown, change: ObjectChange<unknown>) => {
+      const enqueue = (key: string, object: unknown, change: ObjectChange<unknown>, origin: ChangeOrigin | undefined) => {
         for (const k of spec.keysFor ? spec.keysFor(key, object, change) : [key]) {
+          if (origin?.traceparent && tracing.on) noteOrigin(term, k, origin.traceparent);
           if (delayMs > 0) queue.addAfter(k, delayMs);
           else queue.add(k);
         }
       };
       informer.addHandlers({
-        onAdd: (key, object) => enqueue(key, object, { kind: 'add', previous: undefined, current: object }),
-        onUpdate: (key, previous, current) => enqueue(key, current, { kind: 'update', previous, current }),
-        onDelete: (key, previous, left) => enqueue(key, previous, { kind: 'delete', previous, current: left }),
+        onAdd: (key, object, origin) => enqueue(key, object, { kind: 'add', previous: undefined, current: object }, origin),
+        onUpdate: (key, previous, current, origin) => enqueue(key, current, { kind: 'update', previous, current }, origin),
+        onDelete: (key, previous, left, origin) => enqueue(key, previous, { kind: 'delete', previous, current: left }, origin),
       });
       return informer;
     });
@@ -227,7 +237,7 @@ export class Controller {
     const workers = Promise.all(informers.map((i) => i.start())).then(() => {
       if (signal.aborted) return;
       this.logger?.info({ concurrency: this.options.concurrency ?? 4 }, 'informers synced; starting workers');
-      return runWorkers(queue, this.options.concurrency ?? 4, (key) => this.process(queue, key, term.abort.signal));
+      return runWorkers(queue, this.options.concurrency ?? 4, (key) => (tracing.on ? this.processTraced(term, key) : this.process(queue, key, term.abort.signal).then(() => undefined)));
     });
     await new Promise<void>((resolve) => {
       if (signal.aborted) return resolve();
@@ -256,12 +266,37 @@ export class Controller {
     if (this.term === term) this.term = undefined;
   }
 
-  private async process(queue: WorkQueue<string>, key: string, signal: AbortSignal): Promise<void> {
+  /**
+   * One reconcile as one span (docs/adr/0016-tracing.md): the child of the change that queued the key
+   * (the publish span of the subgraph's mutation), linked to the other changes coalesced into it, or
+   * the root of a trace of its own (a re-list, a requeue). The GraphQL calls it makes are its children.
+   */
+  private processTraced(term: Term, key: string): Promise<void> {
+    const origin = term.origins.get(key);
+    term.origins.delete(key);
+    return inSpan(
+      `lcm-${this.name}`,
+      `reconcile ${this.name}`,
+      {
+        kind: SpanKind.CONSUMER,
+        parent: origin ? trace.setSpanContext(ROOT_CONTEXT, origin.parent) : ROOT_CONTEXT,
+        attributes: { 'lcm.controller': this.name, 'lcm.key': key, 'lcm.retries': term.queue.retries(key) },
+        ...(origin && origin.links.length > 0 ? { links: origin.links.map((context) => ({ context })) } : {}),
+      },
+      async (span) => {
+        const outcome = await this.process(term.queue, key, term.abort.signal);
+        if (outcome) span.setAttribute('lcm.outcome', outcome);
+        if (outcome === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: 'reconcile failed; retrying with backoff' });
+      },
+    );
+  }
+
+  private async process(queue: WorkQueue<string>, key: string, signal: AbortSignal): Promise<Outcome | undefined> {
     const started = performance.now();
     let outcome: Outcome;
     try {
       const result = await this.options.reconcile(key, { signal, retries: queue.retries(key), logger: this.logger });
-      if (signal.aborted) return;
+      if (signal.aborted) return undefined;
       if (result && 'requeueAfterMs' in result) {
         queue.forget(key);
         queue.addAfter(key, result.requeueAfterMs);
@@ -274,13 +309,23 @@ export class Controller {
         outcome = 'success';
       }
     } catch (e) {
-      if (signal.aborted) return;
+      if (signal.aborted) return undefined;
       this.logger?.warn({ key, err: e, retries: queue.retries(key) }, 'reconcile failed; retrying with backoff');
       queue.addRateLimited(key);
       outcome = 'error';
     }
     this.metrics.reconciled(outcome, (performance.now() - started) / 1000);
+    return outcome;
   }
+}
+
+/** Remember the trace context of a change that queued `key` (see `Term.origins`). */
+function noteOrigin(term: Term, key: string, traceparent: string): void {
+  const spanContext = spanContextOf(traceparent);
+  if (!spanContext) return;
+  const known = term.origins.get(key);
+  if (!known) term.origins.set(key, { parent: spanContext, links: [] });
+  else if (known.links.length < MAX_LINKS && known.parent.spanId !== spanContext.spanId) known.links.push(spanContext);
 }
 
 /**

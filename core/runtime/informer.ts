@@ -1,6 +1,7 @@
 import type { Logger } from '../logging.ts';
 import type { CoordinationStore, Watch, WatchEvent } from '../ports/coordination.ts';
 import { noopControllerMetrics, type ControllerMetrics } from './metrics.ts';
+import { tracing } from '../telemetry/tracing.ts';
 
 /** Where an informer gets its objects from: an authoritative list, and a coordination prefix to watch. */
 export interface InformerSource<T> {
@@ -26,18 +27,27 @@ export interface InformerSource<T> {
   versionOf?(object: T): number;
 }
 
+/**
+ * Where a change came from, when the watch told it: the W3C `traceparent` the writer put in the
+ * projection (tracing on; `core/subgraph/change-publisher.ts`), so that the reconcile it triggers
+ * continues that trace. Absent for changes found by a (re-)list.
+ */
+export interface ChangeOrigin {
+  traceparent?: string;
+}
+
 /** Change notifications (they typically enqueue the key; reconcile reads the current state). */
 export interface InformerHandlers<T> {
-  onAdd?(key: string, object: T): void;
+  onAdd?(key: string, object: T, origin?: ChangeOrigin): void;
   /** Also called for every cached object on each resync (`previous` may equal `current`). */
-  onUpdate?(key: string, previous: T, current: T): void;
+  onUpdate?(key: string, previous: T, current: T, origin?: ChangeOrigin): void;
   /**
    * `previous` is undefined for an object the cache never held (a change of an object outside the
    * informer's set, or a delete of one it never saw). `left`: the object's new state when it still
    * exists but is outside the set (see `InformerSource.decode`); undefined for a real deletion and on
    * a re-list.
    */
-  onDelete?(key: string, previous: T | undefined, left?: T): void;
+  onDelete?(key: string, previous: T | undefined, left?: T, origin?: ChangeOrigin): void;
 }
 
 export interface InformerOptions<T> {
@@ -233,17 +243,18 @@ export class Informer<T> {
     }
     if (!decoded) return;
     const { key, object, left } = decoded;
+    const origin = tracing.on && event.type === 'put' ? originOf(event.kv.value) : undefined;
     const previous = this.cache.get(key);
     if (object === null) {
       // Even for an object not in the cache, a delete is worth telling (handlers see `previous`
       // undefined and decide whether it concerns them).
       this.cache.delete(key);
-      this.emit('delete', key, previous, left);
+      this.emit('delete', key, previous, left, origin);
       return;
     }
     if (previous !== undefined && this.isOlder(object, previous)) return;
     this.cache.set(key, object);
-    this.emit(previous === undefined ? 'add' : 'update', key, previous, object);
+    this.emit(previous === undefined ? 'add' : 'update', key, previous, object, origin);
   }
 
   /** Replace the cache with a fresh list: adds, updates (every listed object) and deletes. */
@@ -274,13 +285,13 @@ export class Informer<T> {
     return versionOf !== undefined && versionOf(candidate) < versionOf(cached);
   }
 
-  private emit(kind: 'add' | 'update' | 'delete', key: string, previous: T | undefined, current: T | undefined): void {
+  private emit(kind: 'add' | 'update' | 'delete', key: string, previous: T | undefined, current: T | undefined, origin?: ChangeOrigin): void {
     this.metrics.informerEvent(this.name, kind);
     for (const handlers of [...this.handlers]) {
       try {
-        if (kind === 'add') handlers.onAdd?.(key, current as T);
-        else if (kind === 'update') handlers.onUpdate?.(key, previous as T, current as T);
-        else handlers.onDelete?.(key, previous, current);
+        if (kind === 'add') handlers.onAdd?.(key, current as T, origin);
+        else if (kind === 'update') handlers.onUpdate?.(key, previous as T, current as T, origin);
+        else handlers.onDelete?.(key, previous, current, origin);
       } catch (e) {
         this.logger?.warn({ informer: this.name, key, err: e }, 'informer handler threw');
       }
@@ -294,4 +305,12 @@ export class Informer<T> {
     this.resyncTimer = setTimeout(() => void this.resync(), Math.round(this.resyncPeriodMs * jitter));
     this.resyncTimer.unref?.();
   }
+}
+
+const TRACEPARENT_FIELD = /"traceparent":"(00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2})"/;
+
+/** The `traceparent` a writer put in a projection's JSON (a search, not a second parse). */
+function originOf(value: string): ChangeOrigin | undefined {
+  const m = TRACEPARENT_FIELD.exec(value);
+  return m ? { traceparent: m[1]! } : undefined;
 }

@@ -3,6 +3,7 @@ import { cloudEvent, type EventTopic } from '../events/cloudevent.ts';
 import type { Logger } from '../logging.ts';
 import type { CoordinationStore } from '../ports/coordination.ts';
 import type { EventBus } from '../ports/event-bus.ts';
+import { inSpan, SpanKind, traceparentOf, tracing } from '../telemetry/tracing.ts';
 
 export type Projection = { key: string; value: unknown } | { key: string; delete: true };
 
@@ -28,6 +29,8 @@ export interface Change {
  */
 export class ChangePublisher {
   private readonly failures: Counter | undefined;
+  /** `lcm-subgraph-<name>` for a source `/lcm/subgraphs/<name>`. */
+  private readonly tracerName: string;
 
   constructor(
     private readonly source: string,
@@ -36,6 +39,7 @@ export class ChangePublisher {
     private readonly logger: Logger,
     registry?: Registry,
   ) {
+    this.tracerName = `lcm-subgraph-${source.split('/').filter(Boolean).at(-1) ?? 'unknown'}`;
     this.failures = registry
       ? new Counter({
           name: 'lcm_change_publish_failures_total',
@@ -46,14 +50,26 @@ export class ChangePublisher {
       : undefined;
   }
 
-  async publish(change: Change): Promise<void> {
+  publish(change: Change): Promise<void> {
+    if (!tracing.on) return this.publishNow(change, undefined);
+    // A span of its own, whose context travels with the event and the projections (the CloudEvents
+    // distributed-tracing extension, `traceparent`): the reconcile a controller runs on it continues it.
+    return inSpan(
+      this.tracerName,
+      `publish ${change.type}`,
+      { kind: SpanKind.PRODUCER, attributes: { 'messaging.destination.name': change.topic, 'lcm.entity.id': change.subject, 'lcm.entity.revision': change.revision } },
+      () => this.publishNow(change, traceparentOf()),
+    );
+  }
+
+  private async publishNow(change: Change, traceparent: string | undefined): Promise<void> {
     if (this.coordination) {
       const store = this.coordination;
       await Promise.all(
         change.projections.map(async (p) => {
           try {
             if ('delete' in p) await store.delete(p.key);
-            else await store.put(p.key, JSON.stringify(p.value));
+            else await store.put(p.key, JSON.stringify(traceparent ? withTraceparent(p.value, traceparent) : p.value));
           } catch (err) {
             this.failures?.inc({ target: 'projection' });
             this.logger.warn({ err, key: p.key }, 'projection failed; resync will repair it');
@@ -71,6 +87,7 @@ export class ChangePublisher {
           data: change.data,
           entityversion: change.revision,
           ...(change.actor ? { actor: change.actor } : {}),
+          ...(traceparent ? { traceparent } : {}),
         }),
       );
     } catch (err) {
@@ -78,4 +95,9 @@ export class ChangePublisher {
       this.logger.warn({ err, type: change.type }, 'event publish failed');
     }
   }
+}
+
+/** A projection object with the trace context of its change (other values are written as they are). */
+function withTraceparent(value: unknown, traceparent: string): unknown {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? { ...value, traceparent } : value;
 }

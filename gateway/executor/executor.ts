@@ -25,6 +25,7 @@ import { TypeConditions } from './requires.ts';
 import { CompiledShape, ShapingSchema } from './shaping.ts';
 import type { SubgraphClients, SubgraphResponse } from './subgraph-client.ts';
 import { deepMerge } from './merge.ts';
+import type { Span } from '../../core/telemetry/tracing.ts';
 
 /**
  * The gateway's executor for one supergraph: operations are parsed, validated, planned (Apollo's
@@ -88,6 +89,8 @@ export interface ExecuteOptions {
   headers?: Record<string, string>;
   /** Observes every subgraph fetch. */
   onFetch?: FetchObserver;
+  /** The operation's span (tracing on): every subgraph fetch becomes a child span of it. */
+  span?: Span;
 }
 
 export class GatewayExecutor {
@@ -247,7 +250,7 @@ export class GatewayExecutor {
     const data: Record<string, unknown> = {};
     const errors: unknown[] = [];
     if (operation.plan.root) {
-      await executeNode(operation.plan.root, { data, errors, variables, headers: options.headers, onFetch: options.onFetch }, data);
+      await executeNode(operation.plan.root, { data, errors, variables, headers: options.headers, onFetch: options.onFetch, span: options.span }, data);
     }
     return this.finish(operation, data, errors, variables);
   }
@@ -274,7 +277,7 @@ export class GatewayExecutor {
       deepMerge(data, event.data);
     }
     if (operation.plan.root && event.data) {
-      await executeNode(operation.plan.root, { data, errors, variables, headers: options.headers, onFetch: options.onFetch }, data);
+      await executeNode(operation.plan.root, { data, errors, variables, headers: options.headers, onFetch: options.onFetch, span: options.span }, data);
     }
     if (!event.data && errors.length > 0) return { errors };
     return this.finish(operation, data, errors, variables);

@@ -5,6 +5,8 @@ import { downstreamServiceError, markFetchFailure } from './errors.ts';
 import { deepMerge } from './merge.ts';
 import { compileRepresentations, compileRewrites, type RepresentationIndexer, type Rewriter, type TypeConditions } from './requires.ts';
 import type { SubgraphClient, SubgraphResponse } from './subgraph-client.ts';
+import type { Span } from '../../core/telemetry/tracing.ts';
+import { tracedFetch } from '../tracing.ts';
 
 /**
  * Query plans compiled for execution, and their executor. Compilation happens once per operation
@@ -139,6 +141,8 @@ export interface ExecutionState {
   /** Headers added to every subgraph request. */
   readonly headers: Record<string, string> | undefined;
   readonly onFetch?: FetchObserver;
+  /** The operation's span when tracing is on: each fetch is a CLIENT span under it (gateway/tracing.ts). */
+  readonly span?: Span;
 }
 
 export async function executeNode(node: ExecNode, state: ExecutionState, cursor: unknown): Promise<void> {
@@ -229,10 +233,22 @@ function variablesJson(fetch: CompiledFetch, variables: Record<string, unknown> 
 async function send(fetch: CompiledFetch, state: ExecutionState, variables: string): Promise<SubgraphResponse> {
   const body = fetch.bodyPrefix + variables + fetch.bodySuffix;
   const idempotent = fetch.node.operationKind === 'query';
+  if (state.span) return tracedFetch(state.span, fetch.serviceName, (traceHeaders) => observedPost(fetch, state, body, idempotent, traceHeaders));
   if (!state.onFetch) return fetch.client.post(body, state.headers, idempotent);
+  return observedPost(fetch, state, body, idempotent, undefined);
+}
+
+async function observedPost(
+  fetch: CompiledFetch,
+  state: ExecutionState,
+  body: string,
+  idempotent: boolean,
+  traceHeaders: Record<string, string> | undefined,
+): Promise<SubgraphResponse> {
+  if (!state.onFetch) return fetch.client.post(body, state.headers, idempotent, traceHeaders);
   const started = performance.now();
   try {
-    const response = await fetch.client.post(body, state.headers, idempotent);
+    const response = await fetch.client.post(body, state.headers, idempotent, traceHeaders);
     state.onFetch({ serviceName: fetch.serviceName, durationMs: performance.now() - started });
     return response;
   } catch (error) {

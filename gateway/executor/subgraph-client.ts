@@ -75,16 +75,17 @@ export class SubgraphClient {
   /**
    * POSTs a GraphQL request body (already JSON) with extra headers. `idempotent` (queries) allows
    * one resend when a kept-alive socket turns out to be closed before any answer arrived, and
-   * sharing with an identical request in flight.
+   * sharing with an identical request in flight. `traceHeaders` (the fetch span's `traceparent`) are
+   * sent but are not part of the sharing key: a request that shares another's answer sends nothing.
    */
-  async post(body: string, headers?: Record<string, string>, idempotent = false): Promise<SubgraphResponse> {
+  async post(body: string, headers?: Record<string, string>, idempotent = false, traceHeaders?: Record<string, string>): Promise<SubgraphResponse> {
     const block = this.http1 ? headerBlock(headers) : undefined;
     let answer: RawAnswer;
     if (idempotent && this.inflight) {
       const key = (block ?? JSON.stringify(headers ?? {})) + '\u0000' + body;
       let shared = this.inflight.get(key);
       if (!shared) {
-        shared = this.send(body, headers, block, idempotent);
+        shared = this.send(body, headers, block, idempotent, traceHeaders);
         this.inflight.set(key, shared);
         const inflight = this.inflight;
         void shared.then(
@@ -94,7 +95,7 @@ export class SubgraphClient {
       }
       answer = await shared;
     } else {
-      answer = await this.send(body, headers, block, idempotent);
+      answer = await this.send(body, headers, block, idempotent, traceHeaders);
     }
     return this.interpret(answer);
   }
@@ -104,11 +105,16 @@ export class SubgraphClient {
     headers: Record<string, string> | undefined,
     block: string | undefined,
     idempotent: boolean,
+    traceHeaders?: Record<string, string>,
   ): Promise<RawAnswer> {
     const bound = this.bindRequest?.(body, headers);
     if (bound) {
       if (block !== undefined) block += headerBlock(bound).slice(BASE_HEADERS.length);
       else headers = { ...headers, ...bound };
+    }
+    if (traceHeaders) {
+      if (block !== undefined) block += headerBlock(traceHeaders).slice(BASE_HEADERS.length);
+      else headers = { ...headers, ...traceHeaders };
     }
     if (this.http1) {
       const response = await this.http1.post(this.path, block!, Buffer.from(body), idempotent);

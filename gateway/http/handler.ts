@@ -6,6 +6,8 @@ import type { OperationKind, PreparedOperation, RawResult } from '../executor/ex
 import { sharingKeyOf, statusForContextError, type Endpoint } from '../endpoint.ts';
 import type { GatewayContext } from '../types.ts';
 import { answerPreflight, corsHeaders } from './cors.ts';
+import { tracing } from '../../core/telemetry/tracing.ts';
+import { endOperationSpan, startOperationSpan } from '../tracing.ts';
 import { PersistedQueries } from './persisted-queries.ts';
 import {
   checkCsrf,
@@ -152,7 +154,7 @@ export function createHttpHandler(endpoint: Endpoint, options: HttpHandlerOption
     if (variableErrors) return errorAnswer(400, variableErrors, operation.operationName, operation.kind);
 
     if (operation.kind !== 'query' || !share || sharingText === undefined) {
-      return execute(operation, request, context);
+      return execute(operation, request, context, req);
     }
     const key = contentType + '\u0000' + sharingText + '\u0000' + sharingKeyOf(context);
     const running = inflight.get(key);
@@ -160,7 +162,7 @@ export function createHttpHandler(endpoint: Endpoint, options: HttpHandlerOption
       holder.deduplicated = true;
       return running;
     }
-    const promise = execute(operation, request, context).finally(() => inflight.delete(key));
+    const promise = execute(operation, request, context, req).finally(() => inflight.delete(key));
     inflight.set(key, promise);
     return promise;
   }
@@ -169,12 +171,22 @@ export function createHttpHandler(endpoint: Endpoint, options: HttpHandlerOption
     operation: PreparedOperation,
     request: GraphQLHttpRequest,
     context: GatewayContext,
+    req: http.IncomingMessage,
   ): Promise<HttpAnswer> {
-    const result: RawResult = await endpoint.executor.execute(operation, request.variables, {
-      headers: context.forwardHeaders,
-      onFetch: endpoint.observesFetches ? endpoint.onFetch : undefined,
-    });
+    const span = tracing.on ? startOperationSpan(req, endpoint.path, operation.kind, operation.operationName) : undefined;
+    let result: RawResult;
+    try {
+      result = await endpoint.executor.execute(operation, request.variables, {
+        headers: context.forwardHeaders,
+        onFetch: endpoint.observesFetches ? endpoint.onFetch : undefined,
+        span,
+      });
+    } catch (e) {
+      if (span) endOperationSpan(span, [{ message: e instanceof Error ? e.message : String(e) }]);
+      throw e;
+    }
     const { formatted } = result.errors ? endpoint.format(result.errors) : { formatted: undefined };
+    if (span) endOperationSpan(span, formatted);
     return {
       status: 200,
       body: Buffer.from(serialize(formatted, result.data, result.extensions)),
