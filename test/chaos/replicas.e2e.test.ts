@@ -12,7 +12,7 @@ import { formatReplicasReport, replicasRun } from './replicas.ts';
 
 describe('replicas', () => {
   it('keeps every guarantee with two of each gateway, subgraph and controller', { timeout: 10 * 60_000 }, async () => {
-    const report = await replicasRun({ sessions: 16, chaosSeconds: 0, killEveryMs: 0, settleSeconds: 180, graceSeconds: 30 }, (line) => console.log(line));
+    const report = await replicasRun({ sessions: 16, chaosSeconds: 0, killEveryMs: 0, settleSeconds: 300, graceSeconds: 30 }, (line) => console.log(line));
     console.log(formatReplicasReport(report));
     expect(report.chaos.findings).toEqual({ stuck: [], portClashes: [], capacityLeaks: [], duplicateEc2: [] });
     expect(report.chaos.sessions).toBeGreaterThanOrEqual(16);
