@@ -1,5 +1,6 @@
 import { MongoClient, MongoServerError, type Collection, type Db, type Document, type Filter } from 'mongodb';
 import { conflict, notFound } from '../errors.ts';
+import { traceDocumentStore } from '../telemetry/traced-store.ts';
 import {
   decodeCursor,
   type CollectionSpec,
@@ -264,8 +265,17 @@ export class MongoStorage implements Storage {
    * `options.writeLocks`: only for a server whose filtered replace is not atomic (FerretDB v1) shared by
    * several processes writing one collection; MongoDB never needs it.
    */
-  static async connect(uri: string, dbName: string, options: { writeLocks?: WriteLocks } = {}): Promise<MongoStorage> {
-    const client = new MongoClient(uri, { maxPoolSize: 20, serverSelectionTimeoutMS: 10_000 });
+  static async connect(uri: string, dbName: string, options: { writeLocks?: WriteLocks; socketTimeoutMs?: number } = {}): Promise<MongoStorage> {
+    // socketTimeoutMS: the driver's default (0) waits for an answer forever. A connection whose peer
+    // vanished (a partition, a host gone without a FIN) then holds its operation — and, in a subgraph,
+    // the write queue of that document — for good; the chaos run's blackholed links wedged sessions
+    // that way. 30 s is far above any single operation here; a timed-out one fails like any network
+    // error (retried, or the caller's optimistic concurrency decides).
+    const client = new MongoClient(uri, {
+      maxPoolSize: 20,
+      serverSelectionTimeoutMS: 10_000,
+      socketTimeoutMS: options.socketTimeoutMs ?? 30_000,
+    });
     await client.connect();
     return new MongoStorage(client, dbName, options.writeLocks);
   }
@@ -283,7 +293,7 @@ export class MongoStorage implements Storage {
       );
       this.stores.set(spec.name, s);
     }
-    return s as unknown as DocumentStore<T>;
+    return traceDocumentStore(s as unknown as DocumentStore<T>, 'mongodb');
   }
 
   async ensureIndexes(): Promise<void> {
