@@ -193,7 +193,9 @@ function disruption(name: FaultName, o: ExternalOptions, offsetMs: number, tally
         return `instance ${victim.i.instanceId} (worker ${victim.i.tags['lcm:worker-id']}, ${victim.n} live sessions) interrupted`;
       });
     },
-    'cml-5xx': (c) => window(async () => `CML 502 for the next 6 requests on ${await armCml(c, { warmUp: { requests: 6 } })} workers`),
+    // Bounded in time too: a request-only warm-up never ends on a CML still STARTING, whose only
+    // client polls /system_information (not counted) until it is ready.
+    'cml-5xx': (c) => window(async () => `CML 502 for the next 6 requests (at most 5 s) on ${await armCml(c, { warmUp: { requests: 6, ms: 5000 } })} workers`),
     'cml-expired-tokens': (c) => window(async () => `every CML token expired on ${await armCml(c, { expireTokens: true })} workers`),
     'cml-never-boot': (c) =>
       window(
