@@ -1,8 +1,9 @@
 import { actorOf, requireAnyScope, requireScope, Scope, type Identity } from '../../../core/auth/identity.ts';
-import type { LabletSessionStatus } from '../../../core/domain/enums.ts';
+import { LabletSessionStatus } from '../../../core/domain/enums.ts';
 import { EventTopic } from '../../../core/events/cloudevent.ts';
 import { newId } from '../../../core/ids.ts';
-import type { Page, PageRequest } from '../../../core/persistence/document-store.ts';
+import { encodeCursor, type Page, type PageRequest } from '../../../core/persistence/document-store.ts';
+import { CoordinationKeys, type CoordinationStore } from '../../../core/ports/coordination.ts';
 import { subscribeIterator, type EventBus } from '../../../core/ports/event-bus.ts';
 import { SessionEventType, sessionProjections } from './session-events.ts';
 import { AggregateChanges, changedTo } from '../../../core/subgraph/aggregate-changes.ts';
@@ -161,6 +162,53 @@ export class SessionService {
     }, { after });
   }
 
+  /**
+   * Write again the status projection of every session whose projection is missing or older than the
+   * session (at start, and every `PROJECTION_REPAIR_MS` after). A projection is written after the save,
+   * best effort: etcd unreachable for a moment, or a save the database applied but whose answer was lost
+   * (nothing published), leaves it behind the session. The controllers list through GraphQL, but the
+   * score-reports subgraph accepts a report only for a session whose projection says GRADING: without
+   * the repair such a session answered CONFLICT to every publish and stayed GRADING for good (issue 12).
+   * Looks at the live sessions, and at every projection that still says live. Returns how many were written.
+   */
+  async republishProjections(coordination: CoordinationStore | undefined): Promise<number> {
+    if (!coordination) return 0;
+    // Read etcd first: a newer save's projection written after this read fails the conditional write
+    // below (its mod revision moved), so a repair never puts an older state over a newer one.
+    const stored = new Map<string, { revision: number | undefined; live: boolean; modRevision: number }>();
+    for (const kv of (await coordination.list(CoordinationKeys.sessions)).items) {
+      if (!kv.key.endsWith('/status')) continue;
+      const p = parseProjection(kv.value);
+      stored.set(kv.key, { revision: p?.revision, live: p?.status !== undefined && !ENDED.has(p.status), modRevision: kv.modRevision });
+    }
+    let count = 0;
+    const seen = new Set<string>();
+    const repair = async (session: Session) => {
+      const key = CoordinationKeys.sessionStatus(session.id);
+      seen.add(key);
+      const known = stored.get(key);
+      if (known?.revision !== undefined && known.revision >= session.revision) return;
+      const projection = sessionProjections(session).find((p) => p.key === key);
+      if (!projection || 'delete' in projection) return;
+      const { succeeded } = await coordination.transaction([{ key, modRevision: known?.modRevision ?? 0 }], [{ type: 'put', key, value: JSON.stringify(projection.value) }]);
+      if (succeeded) count += 1;
+    };
+    const live = Object.values(LabletSessionStatus).filter((s) => !ENDED.has(s));
+    for (let after: string | undefined; ; ) {
+      const page = await this.repo.page({ statuses: live }, { first: 500, ...(after ? { after } : {}) });
+      for (const session of page.items) await repair(session);
+      const last = page.items.at(-1);
+      if (!page.hasNextPage || !last) break;
+      after = encodeCursor(last.id);
+    }
+    // Projections that still say live for a session that has ended (or is not in the database).
+    const behind = [...stored].filter(([key, p]) => p.live && !seen.has(key)).map(([key]) => key.slice(CoordinationKeys.sessions.length, -'/status'.length));
+    for (let i = 0; i < behind.length; i += 500) {
+      for (const session of await this.repo.getMany(behind.slice(i, i + 500))) await repair(session);
+    }
+    return count;
+  }
+
   private context(identity: Identity): ChangeContext {
     return { actor: actorOf(identity), now: this.clock() };
   }
@@ -194,5 +242,20 @@ export class SessionService {
       actor,
       projections: sessionProjections(session),
     });
+  }
+}
+
+/** How often the sessions subgraph repairs status projections left behind (`republishProjections`). */
+export const PROJECTION_REPAIR_MS = 15_000;
+
+/** Sessions whose projection no controller acts on any more. */
+const ENDED: ReadonlySet<string> = new Set([LabletSessionStatus.ARCHIVED, LabletSessionStatus.TERMINATED]);
+
+function parseProjection(value: string): { status?: string; revision?: number } | undefined {
+  try {
+    const p = JSON.parse(value) as { status?: unknown; revision?: unknown };
+    return { ...(typeof p.status === 'string' ? { status: p.status } : {}), ...(typeof p.revision === 'number' ? { revision: p.revision } : {}) };
+  } catch {
+    return undefined;
   }
 }
