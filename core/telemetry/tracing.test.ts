@@ -2,13 +2,15 @@
  * Tracing off by default (no SDK, no spans), the `traceparent` helpers, and the reconcile's trace
  * context: the first change that queued a key is its parent, the others coalesced into it are links.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryCoordinationCluster } from '../adapters/memory/memory-coordination.ts';
 import { Controller } from '../runtime/controller.ts';
 import type { InformerSource } from '../runtime/informer.ts';
 import { eventually } from '../../test/support/eventually.ts';
-import { spanContextOf, startTracing, trace, traceparentOf, tracing, tracingWanted, type RunningTracing } from './tracing.ts';
+import { spanContextOf, startTracing, trace, traceparentOf, tracesUrl, tracing, tracingWanted, type RunningTracing } from './tracing.ts';
 
 describe('tracing switched by the standard OpenTelemetry variables', () => {
   it('is off with no OTEL variable: nothing registered, spans are no-ops', async () => {
@@ -26,6 +28,35 @@ describe('tracing switched by the standard OpenTelemetry variables', () => {
     expect(tracingWanted({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_SDK_DISABLED: true })).toBe(false);
     expect(await startTracing({ serviceName: 'lcm-test', settings: { OTEL_SDK_DISABLED: true }, exporter: new InMemorySpanExporter() })).toBeUndefined();
     expect(tracing.on).toBe(false);
+  });
+
+  it('exports over OTLP/HTTP to <OTEL_EXPORTER_OTLP_ENDPOINT>/v1/traces, with the service name', async () => {
+    const bodies: Array<{ path: string | undefined; body: string }> = [];
+    const collector = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      req.on('end', () => {
+        bodies.push({ path: req.url, body });
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
+    try {
+      const telemetry = await startTracing({ serviceName: 'lcm-gateway', settings: { OTEL_EXPORTER_OTLP_ENDPOINT: `${endpoint}/` } });
+      expect(telemetry).toBeDefined();
+      expect(tracing.on).toBe(true);
+      trace.getTracer('lcm-test').startSpan('exported').end();
+      await telemetry!.stop();
+      expect(tracing.on).toBe(false);
+      expect(bodies.map((b) => b.path)).toEqual(['/v1/traces']);
+      expect(bodies[0]!.body).toContain('"exported"');
+      expect(bodies[0]!.body).toContain('lcm-gateway');
+    } finally {
+      await new Promise<void>((resolve) => collector.close(() => resolve()));
+    }
+    expect(tracesUrl({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:4318/x', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://d:4318' })).toBe('http://c:4318/x');
   });
 
   it('reads and writes W3C traceparent values', () => {

@@ -56,6 +56,13 @@ export interface RunningTracing {
   flush(): Promise<void>;
 }
 
+/** Where spans go: the traces endpoint as given, or `<endpoint>/v1/traces` (the OTLP/HTTP rule). */
+export function tracesUrl(settings: TracingSettings): string | undefined {
+  if (settings.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return settings.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  if (!settings.OTEL_EXPORTER_OTLP_ENDPOINT) return undefined;
+  return `${settings.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`;
+}
+
 /** Whether these settings turn tracing on. */
 export function tracingWanted(settings: TracingSettings): boolean {
   if (settings.OTEL_SDK_DISABLED) return false;
@@ -77,9 +84,10 @@ export async function startTracing(options: StartTracingOptions): Promise<Runnin
   ]);
   let exporter = options.exporter;
   if (!exporter) {
-    // The exporter reads the rest of the standard variables itself (endpoint, headers, timeout).
+    // The URL from the parsed settings; the exporter reads the rest of the standard variables itself
+    // (headers, timeout, compression).
     const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-http');
-    exporter = new OTLPTraceExporter();
+    exporter = new OTLPTraceExporter({ url: tracesUrl(options.settings) });
   }
   const processor = options.exporter ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter);
   const provider = new NodeTracerProvider({
