@@ -19,6 +19,7 @@ describe('chaos: TCP cuts between roles (long form)', () => {
     const report = await linkChaosRun(options, { holdMs, everyMs: 500, lanes: 1, watchMs: 8000 }, (line) => console.log(line));
     console.log(formatReport(report));
     console.log(formatPairFigures(report.pairs));
+    console.log(`event delivery to the sink: ${JSON.stringify(report.sinkDelivery)}`);
     const notBoth = report.pairs.filter((p) => p.cut === 0 || p.blackhole === 0).map((p) => p.pair);
     expect(notBoth).toEqual([]);
     expect(report.findings).toEqual({ stuck: [], portClashes: [], capacityLeaks: [], duplicateEc2: [] });

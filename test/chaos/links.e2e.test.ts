@@ -17,6 +17,7 @@ describe('chaos: TCP cuts between roles (short form)', () => {
     const report = await linkChaosRun(options, { holdMs: 3000, everyMs: 200, lanes: 3, watchMs: 3000 }, (line) => console.log(line));
     console.log(formatReport(report));
     console.log(formatPairFigures(report.pairs));
+    console.log(`event delivery to the sink: ${JSON.stringify(report.sinkDelivery)}`);
     const uncovered = report.pairs.filter((p) => p.rounds === 0).map((p) => p.pair);
     expect(uncovered).toEqual([]);
     expect(new Set(report.rounds.map((r) => r.mode))).toEqual(new Set(['cut', 'blackhole']));

@@ -371,14 +371,24 @@ export async function linkChaosRun(
   options: Omit<ChaosOptions, 'log' | 'disruptions'>,
   cuts: LinkCutOptions,
   log: (line: string) => void,
-): Promise<ChaosReport & { runDir: string; pairs: PairFigures[]; rounds: CutRound[] }> {
+): Promise<ChaosReport & { runDir: string; pairs: PairFigures[]; rounds: CutRound[]; sinkDelivery: Record<string, unknown> }> {
   const links = createLinks();
   try {
     const cluster = await startCluster({ link: links.link });
     log(`cluster up: ${cluster.processes.length} processes, ${links.pairs().length} role pairs proxied, logs in ${cluster.runDir}`);
     try {
       const report = await runChaos(cluster, { ...options, disruptions: linkCuts(links, cuts), log });
-      return { ...report, runDir: cluster.runDir, pairs: await links.figures(), rounds: links.rounds() };
+      // What the cuts of sim→sink did to the events: the simulators' own delivery counters.
+      const sinkDelivery: Record<string, unknown> = {};
+      for (const [name, url] of [['sim-lds', cluster.ldsUrl], ['sim-grading', cluster.gradingUrl]] as const) {
+        try {
+          const state = (await (await fetch(`${url}/_sim/state`, { signal: AbortSignal.timeout(5000) })).json()) as { delivery?: { stats?: unknown; deadLetters?: unknown[] } };
+          sinkDelivery[name] = { ...(state.delivery?.stats as object), deadLetterReasons: (state.delivery?.deadLetters ?? []).map((d) => (d as { reason?: string }).reason) };
+        } catch (e) {
+          sinkDelivery[name] = `unreadable: ${(e as Error).message}`;
+        }
+      }
+      return { ...report, runDir: cluster.runDir, pairs: await links.figures(), rounds: links.rounds(), sinkDelivery };
     } finally {
       await cluster.stop();
     }
