@@ -38,6 +38,12 @@ const LAB_HOLDERS: ReadonlySet<LabletSessionStatus> = new Set([S.SCHEDULED, S.IN
 
 /** Most steps one reconcile performs before it yields the worker (and requeues the key at once). */
 const MAX_STEPS_PER_RECONCILE = 40;
+/**
+ * Conflicts one reconcile looks again after (someone else changed the session: normal, rare). More
+ * means one that does not go away — e.g. the score-reports subgraph refusing every publish because the
+ * session's status projection is behind — and the key backs off with a warning instead of spinning.
+ */
+const MAX_CONFLICTS_PER_RECONCILE = 3;
 /** Longest requeue delay. */
 const MAX_WAIT_MS = 10 * 60_000;
 
@@ -122,6 +128,7 @@ export class LabletReconciler {
 
   async reconcile(id: string, ctx: ReconcileContext): Promise<ReconcileResult> {
     let answered: LcSessionFragment | undefined;
+    let conflicts = 0;
     for (let i = 0; i < MAX_STEPS_PER_RECONCILE; i++) {
       if (ctx.signal.aborted) return;
       const session = answered ?? (await this.deps.client.request(LcSessionDocument, { id })).session;
@@ -145,9 +152,11 @@ export class LabletReconciler {
       } catch (e) {
         if (ctx.signal.aborted) return;
         if (isCode(e, ErrorCode.CONFLICT, ErrorCode.INVALID_TRANSITION)) {
-          // Someone else changed the session meanwhile (an event, a user): look again.
           this.record(step.kind, 'conflict');
-          continue;
+          // Someone else changed the session meanwhile (an event, a user): look again. A conflict that
+          // keeps coming is not that: thrown, so the runtime logs it and retries with backoff.
+          if (++conflicts <= MAX_CONFLICTS_PER_RECONCILE) continue;
+          throw e;
         }
         if (isCode(e, ErrorCode.NOT_FOUND)) return;
         this.record(step.kind, 'error');
