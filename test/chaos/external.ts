@@ -171,8 +171,14 @@ function disruption(name: FaultName, o: ExternalOptions, offsetMs: number, tally
     'ec2-throttle': (c) => window(async () => (await ec2(c, { throttle: { count: 8 } }), 'EC2 RequestLimitExceeded for the next 8 calls')),
     'ec2-internal-error': (c) => window(async () => (await ec2(c, { internalError: { count: 4 } }), 'EC2 InternalError for the next 4 calls')),
     'ec2-insufficient-capacity': (c) =>
-      // 5: more than the SDK's 4 attempts of one call, so the worker-controller itself sees the error.
-      window(async () => (await ec2(c, { insufficientCapacity: { count: 5 } }), 'EC2 InsufficientInstanceCapacity for the next 5 RunInstances')),
+      // One instance type, 8 answers: more than the SDK's 4 attempts of one call (concurrent launches
+      // of several types would otherwise absorb them in the SDK's retries), so the worker-controller
+      // itself sees the error and launches another type.
+      window(
+        async () => (
+          await ec2(c, { insufficientCapacity: { count: 8, instanceTypes: ['t3.medium'] } }), 'EC2 InsufficientInstanceCapacity for the next 8 RunInstances of t3.medium'
+        ),
+      ),
     'ec2-instance-lost': async (c) => {
       if (!first) return 'once per run: already done';
       // The worker with the fewest live sessions, but at least one: the fault costs a few sessions.
