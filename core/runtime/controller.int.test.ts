@@ -14,6 +14,8 @@ import type { InformerSource } from './informer.ts';
 interface Backend {
   client(): Promise<CoordinationStore>;
   kill(client: CoordinationStore): void;
+  /** Undo `kill` (the process reaches the cluster again), where the backend can. */
+  revive?(client: CoordinationStore): void;
   close(): Promise<void>;
 }
 
@@ -51,6 +53,7 @@ const backends: { name: string; make: () => Backend }[] = [
           return store;
         },
         kill: (c) => clients.find((x) => x.store === c)!.proxy.cut(),
+        revive: (c) => clients.find((x) => x.store === c)!.proxy.restore(),
         close: async () => {
           const admin = new EtcdCoordinationStore({ endpoints: [endpoint.href], namespace });
           await Promise.all(clients.map((c) => (c.proxy.mode === 'forward' ? c.store.close() : c.store.abandon())));
@@ -199,6 +202,45 @@ for (const { name, make } of backends) {
       expect(abortedAt).toBeLessThan(takenOverAt);
       expect(abortedAt - killedAt).toBeLessThan(fastElection.ttlSeconds * 1000);
       expect(doomed.controller.isLeader()).toBe(false);
+    });
+
+    it.skipIf(name !== 'etcd')('a reconcile that ignores its abort does not keep a lost leadership: the leader metric drops at once, the term ends after the grace (counted), and the process leads again', async () => {
+      backend = make();
+      const things = new Things();
+      const writer = await backend.client();
+      await things.create(writer, 'stuck');
+      const registry = new Registry();
+      const seen: string[] = [];
+      let release = () => {};
+      let hung = false;
+      const { controller: c, store } = await controller(
+        things,
+        (key) => {
+          if (key === 'stuck' && !hung) {
+            hung = true;
+            // A call with no timeout that does not listen to the signal (what a hung client call looks like).
+            return new Promise<undefined>((resolve) => (release = () => resolve(undefined)));
+          }
+          seen.push(key);
+          return Promise.resolve(undefined);
+        },
+        { registry, abortGraceMs: 300 },
+      );
+      const gauge = async (metric: string) => Number(new RegExp(`${metric}\\{controller="things-controller"\\} (\\d+)`).exec(await registry.metrics())?.[1]);
+      c.start();
+      await eventually('the hung reconcile in flight', () => c.isLeader() && c.queue?.inFlight === 1, { timeoutMs: 5000 });
+      expect(await gauge('lcm_controller_leader')).toBe(1);
+      // etcd unreachable for a few seconds (the stores chaos test's compaction step): leadership is lost.
+      backend.kill(store);
+      await eventually('the leader metric to drop', async () => (await gauge('lcm_controller_leader')) === 0, { timeoutMs: 5000 });
+      await eventually('the hung reconcile counted as abandoned', async () => (await gauge('lcm_controller_abandoned_reconciles')) === 1, { timeoutMs: 5000 });
+      backend.revive?.(store);
+      await things.create(writer, 'after');
+      // Before the bound, lead() waited for the hung reconcile for good: no campaign, no new term.
+      await eventually('the process to lead again and reconcile', () => seen.includes('after') && seen.includes('stuck'), { timeoutMs: 15_000 });
+      expect(await gauge('lcm_controller_leader')).toBe(1);
+      release();
+      await eventually('the abandoned reconcile to be gone once it returns', async () => (await gauge('lcm_controller_abandoned_reconciles')) === 0, { timeoutMs: 5000 });
     });
 
     it('serves /healthz, /readyz and /metrics with reconcile outcomes, latency and leader status', async () => {

@@ -78,6 +78,14 @@ export interface ControllerOptions {
   leaderElection?: false | Omit<LeaderElectorOptions, 'store' | 'name' | 'logger' | 'onLeadershipChange'>;
   /** On `stop()`, how long queued and in-flight work may take before it is aborted. Default 30 s. */
   shutdownTimeoutMs?: number;
+  /**
+   * After a term's reconciles are aborted (leadership lost, or the shutdown timeout), how long they
+   * may take to return before the term ends without them: each one still running is logged with its
+   * key and counted in `lcm_controller_abandoned_reconciles` until it returns. Default 10 s. Without
+   * the bound, one reconcile stuck in a call that ignores its signal kept `lead()` from returning:
+   * the process neither led (its queue was shut down) nor campaigned again, silently.
+   */
+  abortGraceMs?: number;
   registry?: Registry;
   logger?: Logger;
 }
@@ -119,6 +127,8 @@ export class Controller {
   private running: Promise<void> | undefined;
   private readonly stopping = new AbortController();
   private graceful = false;
+  /** Reconciles of ended terms still running past `abortGraceMs`. */
+  private abandoned = 0;
 
   constructor(options: ControllerOptions) {
     if (!/^[A-Za-z0-9._-]+$/.test(options.name)) throw new RangeError(`controller name "${options.name}" must match [A-Za-z0-9._-]+`);
@@ -248,6 +258,8 @@ export class Controller {
 
   private async endTerm(term: Term, workers: Promise<unknown>): Promise<void> {
     const graceful = this.graceful;
+    // Lost: not leading as of now, whatever the in-flight reconciles take to stop (see `abortGraceMs`).
+    if (!graceful) this.metrics.leader(false);
     this.logger?.info({ graceful }, graceful ? 'stopping: draining the work queue' : 'leadership lost: stopping at once');
     await Promise.all(term.informers.map((i) => i.stop()));
     if (graceful) {
@@ -260,9 +272,24 @@ export class Controller {
       clearTimeout(timer);
       if (!drained) this.logger?.warn({ timeoutMs: timeout }, 'shutdown timeout: aborting in-flight reconciles');
     }
+    this.metrics.leader(false);
     term.abort.abort(graceful ? 'controller stopping' : 'leadership lost');
-    await term.queue.shutdown();
-    await workers.catch(() => undefined);
+    const stopped = term.queue.shutdown().then(() => workers.catch(() => undefined));
+    const graceMs = this.options.abortGraceMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const inTime = await Promise.race([stopped.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
+    clearTimeout(timer);
+    if (!inTime) {
+      const hung = term.queue.inFlightItems();
+      for (const { item, runningMs } of hung) {
+        this.logger?.error({ key: item, runningSeconds: Math.round(runningMs / 1000), graceMs }, 'reconcile ignored its abort; ending the term without it');
+      }
+      this.abandoned += hung.length;
+      this.metrics.abandoned(this.abandoned);
+      for (const { item } of hung) {
+        void term.queue.whenDone(item).then(() => this.metrics.abandoned((this.abandoned -= 1)));
+      }
+    }
     if (this.term === term) this.term = undefined;
   }
 

@@ -82,6 +82,7 @@ describe('Informer', () => {
       informerEvent() {},
       informerReset: (name) => resets.push(name),
       watchConnected() {},
+      abandoned() {},
     };
     const informer = new Informer<Thing>({ store, source: service.source(), resyncPeriodMs, listRetryMs: 10, metrics });
     cleanups.push(async () => {

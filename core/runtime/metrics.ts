@@ -82,6 +82,8 @@ export interface ControllerMetrics {
   informerEvent(informer: string, kind: 'add' | 'update' | 'delete'): void;
   informerReset(informer: string): void;
   watchConnected(informer: string, connected: boolean): void;
+  /** Reconciles of ended leadership terms still running past the abort grace (hung: see `Controller`). */
+  abandoned(running: number): void;
 }
 
 export function prometheusControllerMetrics(registry: Registry, controller: string): ControllerMetrics {
@@ -92,7 +94,9 @@ export function prometheusControllerMetrics(registry: Registry, controller: stri
   const events = metric(registry, 'lcm_informer_events_total', () => new Counter({ name: 'lcm_informer_events_total', help: 'Changes seen by informers', labelNames: ['controller', 'informer', 'kind'], registers: [registry] }));
   const resets = metric(registry, 'lcm_informer_resets_total', () => new Counter({ name: 'lcm_informer_resets_total', help: 'Informer re-lists after a watch reset (compaction)', labelNames: ['controller', 'informer'], registers: [registry] }));
   const connected = metric(registry, 'lcm_informer_watch_connected', () => new Gauge({ name: 'lcm_informer_watch_connected', help: '1 while the informer watch is connected', labelNames: ['controller', 'informer'], registers: [registry] }));
+  const abandoned = metric(registry, 'lcm_controller_abandoned_reconciles', () => new Gauge({ name: 'lcm_controller_abandoned_reconciles', help: 'Reconciles that did not stop within the grace after their term ended (a hung call): still running', labelNames: ['controller'], registers: [registry] }));
   leader.set({ controller }, 0);
+  abandoned.set({ controller }, 0);
   return {
     reconciled(outcome, seconds) {
       total.inc({ controller, result: outcome });
@@ -103,6 +107,7 @@ export function prometheusControllerMetrics(registry: Registry, controller: stri
     informerEvent: (informer, kind) => events.inc({ controller, informer, kind }),
     informerReset: (informer) => resets.inc({ controller, informer }),
     watchConnected: (informer, c) => connected.set({ controller, informer }, c ? 1 : 0),
+    abandoned: (running) => abandoned.set({ controller }, running),
   };
 }
 
@@ -112,4 +117,5 @@ export const noopControllerMetrics: ControllerMetrics = {
   informerEvent() {},
   informerReset() {},
   watchConnected() {},
+  abandoned() {},
 };

@@ -37,6 +37,7 @@ export class WorkQueue<K = string> {
   private shuttingDown = false;
   private draining = false;
   private idleWaiters: (() => void)[] = [];
+  private readonly doneWaiters = new Map<K, (() => void)[]>();
   private readonly rateLimiter: RateLimiter<K>;
   private readonly metrics: WorkQueueMetrics;
   private readonly now: () => number;
@@ -57,6 +58,22 @@ export class WorkQueue<K = string> {
   /** Items handed out and not done yet. */
   get inFlight(): number {
     return this.processing.size;
+  }
+
+  /** The items handed out and not done yet, with how long each has been processed (ms). */
+  inFlightItems(): Array<{ item: K; runningMs: number }> {
+    const now = this.now();
+    return [...this.processing].map(([item, startedAt]) => ({ item, runningMs: now - startedAt }));
+  }
+
+  /** Resolves when `item` is not being processed (at once if it is not). */
+  whenDone(item: K): Promise<void> {
+    if (!this.processing.has(item)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiters = this.doneWaiters.get(item);
+      if (waiters) waiters.push(resolve);
+      else this.doneWaiters.set(item, [resolve]);
+    });
   }
 
   /** Items waiting for a delayed add. */
@@ -128,6 +145,8 @@ export class WorkQueue<K = string> {
     if (startedAt === undefined) return;
     this.processing.delete(item);
     this.metrics.processed(this.now() - startedAt);
+    for (const resolve of this.doneWaiters.get(item) ?? []) resolve();
+    this.doneWaiters.delete(item);
     // Re-added while processing: queue it again (not after shutdown, when no worker may be left to take it).
     if (this.dirty.has(item) && !this.shuttingDown) this.enqueue(item);
     this.checkIdle();
