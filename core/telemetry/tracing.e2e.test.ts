@@ -53,10 +53,11 @@ describe('a createSession traced through gateway, subgraph, event, scheduler and
         { input: { name, version: '1.0.0', labYaml: LAB_YAML, resourceRequirements } },
       )
     ).createDefinition.id;
-  const untilPlaced = (id: string) =>
-    eventually(`session ${id} placed by the scheduler`, async () => {
+  const untilPlaced = (id: string, status?: string) =>
+    eventually(`session ${id} ${status ?? 'placed by the scheduler'}`, async () => {
       const d = await data<{ session: { status: string } }>(e.publicUrl, ADMIN, `query($id: ID!) { session(id: $id) { status } }`, { id });
-      return d.session.status !== 'PENDING' ? true : undefined;
+      if (d.session.status === 'TERMINATED') throw new Error(`session ${id} terminated`);
+      return (status ? d.session.status === status : d.session.status !== 'PENDING') ? true : undefined;
     }, { timeoutMs: 40_000, intervalMs: 50 });
 
   it('gives one trace: gateway → sessions subgraph → repository and event → resource-scheduler → gateway → workers subgraph', { timeout: 60_000 }, async () => {
@@ -65,7 +66,8 @@ describe('a createSession traced through gateway, subgraph, event, scheduler and
     // which is then placed at once, in the reconcile its creation triggers (with no worker fitting,
     // that reconcile would only ask for capacity, and the placement would come in another trace).
     const large = await definition('warm-up-lab', { cpuCores: 1, memoryGb: 3, storageGb: 1, nodeCount: 10 });
-    await untilPlaced(await createSession(e, large, 'warm-up'));
+    // READY: the warm-up's own changes are over, so none coalesces with the traced session's reconcile.
+    await untilPlaced(await createSession(e, large, 'warm-up'), 'READY');
     const definitionId = await definition('traced-lab', { cpuCores: 1, memoryGb: 1, storageGb: 1, nodeCount: 2 });
     const created = await data<{ createSession: { id: string } }>(
       e.publicUrl,
