@@ -14,6 +14,20 @@ import {
 import type { WriteLocks } from './write-locks.ts';
 
 const DEFAULT_FIND_LIMIT = 10_000;
+/**
+ * Longest one replace may take, end to end, before its caller gets an error and the document's next
+ * replace runs: above the socket timeout (30 s) plus the driver's one retry on a fresh connection.
+ */
+const OPERATION_TIMEOUT_MS = 45_000;
+
+/** `work`, or an error once `ms` have passed without it settling (the work itself is left to finish or not). */
+function withDeadline<R>(work: Promise<R>, ms: number, what: () => string): Promise<R> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what()} did not finish within ${ms} ms`)), ms);
+  });
+  return Promise.race([work.finally(() => clearTimeout(timer)), deadline]);
+}
 const DUPLICATE_KEY = 11000;
 
 const mongoField = (field: string): string => (field === 'id' ? '_id' : field);
@@ -71,6 +85,8 @@ export class MongoDocumentStore<T extends StoredDocument> implements DocumentSto
     private readonly tick: () => void,
     /** Cross-process locks around each conditional write (only for servers without atomic ones; see `replace`). */
     private readonly locks?: WriteLocks,
+    /** Longest a replace may hold its document's queue (see `replace`). */
+    private readonly operationTimeoutMs = OPERATION_TIMEOUT_MS,
   ) {
     this.collection = db.collection(spec.name);
     for (const i of spec.indexes) {
@@ -155,7 +171,9 @@ export class MongoDocumentStore<T extends StoredDocument> implements DocumentSto
    */
   replace(doc: T, expectedRevision: number): Promise<void> {
     const previous = this.replacing.get(doc.id) ?? Promise.resolve();
-    const run = previous.then(() => this.replaceAtRevision(doc, expectedRevision));
+    // Bounded: a replace whose promise never settles (the driver lost it with its connection) must not
+    // hold every later replace of the document for good (issue 12).
+    const run = previous.then(() => withDeadline(this.replaceAtRevision(doc, expectedRevision), this.operationTimeoutMs, () => `${this.spec.name} ${doc.id}: replace`));
     const settled = run.then(
       () => undefined,
       () => undefined,
@@ -271,10 +289,12 @@ export class MongoStorage implements Storage {
     // the write queue of that document — for good; the chaos run's blackholed links wedged sessions
     // that way. 30 s is far above any single operation here; a timed-out one fails like any network
     // error (retried, or the caller's optimistic concurrency decides).
+    // waitQueueTimeoutMS: a connection check-out waits at most this long (the default waits forever).
     const client = new MongoClient(uri, {
       maxPoolSize: 20,
       serverSelectionTimeoutMS: 10_000,
       socketTimeoutMS: options.socketTimeoutMs ?? 30_000,
+      waitQueueTimeoutMS: 10_000,
     });
     await client.connect();
     return new MongoStorage(client, dbName, options.writeLocks);

@@ -22,10 +22,16 @@ export interface Change {
   projections: Projection[];
 }
 
+/** How long a publish (projections and event) may take before the change's caller is answered without it. */
+export const PUBLISH_TIMEOUT_MS = 20_000;
+
 /**
  * After a change is saved (the database is the source of truth), project it to the coordination
  * store and publish it on the event bus. Both are best effort after the save: a failure is logged and
  * counted, and the controllers' periodic resync (a list through GraphQL) repairs a missed projection.
+ * A publish is also bounded in time (`timeoutMs`): it runs while the aggregate's next changes wait
+ * (`AggregateChanges`), so a coordination call that never settles must not hold them (issue 12); one
+ * that overruns is logged and counted like a failure, and the projection repair catches up.
  */
 export class ChangePublisher {
   private readonly failures: Counter | undefined;
@@ -36,8 +42,10 @@ export class ChangePublisher {
     private readonly source: string,
     private readonly bus: EventBus,
     private readonly coordination: CoordinationStore | undefined,
-    private readonly logger: Logger,
+    /** Also where the subgraph's change path reports (see `AggregateChanges`). */
+    readonly logger: Logger,
     registry?: Registry,
+    private readonly timeoutMs = PUBLISH_TIMEOUT_MS,
   ) {
     this.tracerName = `lcm-subgraph-${source.split('/').filter(Boolean).at(-1) ?? 'unknown'}`;
     this.failures = registry
@@ -62,7 +70,23 @@ export class ChangePublisher {
     );
   }
 
-  private async publishNow(change: Change, traceparent: string | undefined): Promise<void> {
+  private publishNow(change: Change, traceparent: string | undefined): Promise<void> {
+    const work = this.publishUnbounded(change, traceparent);
+    let timer: NodeJS.Timeout | undefined;
+    const overrun = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.failures?.inc({ target: 'timeout' });
+        this.logger.warn(
+          { type: change.type, subject: change.subject, timeoutMs: this.timeoutMs },
+          'publishing a change did not finish in time; answering without it (resync will repair the projection)',
+        );
+        resolve();
+      }, this.timeoutMs);
+    });
+    return Promise.race([work.finally(() => clearTimeout(timer)), overrun]);
+  }
+
+  private async publishUnbounded(change: Change, traceparent: string | undefined): Promise<void> {
     if (this.coordination) {
       const store = this.coordination;
       await Promise.all(

@@ -55,6 +55,7 @@ export class SessionService {
       load: (id) => this.repo.get(id),
       save: (next) => this.repo.save(next),
       publish: (next, eventType, actor) => this.publish(next, eventType, actor),
+      logger: publisher.logger,
     });
   }
 
