@@ -186,6 +186,11 @@ export interface ClusterOptions {
    * they are `gateway-1`…`gateway-N`, `sessions-1`…, each role behind a balancer; the controllers stay two.
    */
   replicas?: number;
+  /**
+   * The worker templates the workers subgraph seeds (LCM_WORKER_TEMPLATES_FILE); default its own file,
+   * where the example's 2-core session fits one `medium` worker each, the cheapest per session.
+   */
+  workerTemplatesFile?: string;
 }
 
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
@@ -262,7 +267,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       subgraphTargets.set(s, await serviceUrl(s, ports));
       for (const [i, name] of namesOf(s).entries()) {
         const p = ports[i] as number;
-        const env = { ...(await storesFor(name)), ...(replicated ? { LCM_MONGODB_WRITE_LOCKS: 'true' } : {}) };
+        const env = {
+          ...(await storesFor(name)),
+          ...(replicated ? { LCM_MONGODB_WRITE_LOCKS: 'true' } : {}),
+          ...(s === 'workers' && options.workerTemplatesFile ? { LCM_WORKER_TEMPLATES_FILE: options.workerTemplatesFile } : {}),
+        };
         const proc = roleProcess({ name, role: s, args: ['subgraph', s, '--port', String(p)], port: p, runDir, killable: true, readyPath: '/readyz', env });
         (subgraphWaves[i] as RoleProcess[]).push(proc);
         processes.push(proc);

@@ -5,8 +5,11 @@
  * LCM_CHAOS_KILL_EVERY_MS (default 4000), LCM_CHAOS_SETTLE_SECONDS (time to end every session after the
  * chaos, default 180), LCM_CHAOS_GRACE_SECONDS (how long the sessions not ended by then are still
  * watched, to tell slow from stuck; default 60), LCM_CHAOS_KEEP_LOGS=1 keeps every process's log,
- * LCM_CHAOS_LOG_LEVEL the processes' log level (e.g. `lablet-controller=debug,info`; see cluster.ts).
+ * LCM_CHAOS_LOG_LEVEL the processes' log level (e.g. `lablet-controller=debug,info`; see cluster.ts),
+ * LCM_CHAOS_WORKER_TEMPLATES a worker templates file for the workers subgraph (e.g.
+ * test/chaos/fixtures/metal-workers.yaml: many sessions per worker instead of one `medium` worker each).
  */
+import { resolve } from 'node:path';
 import { startCluster } from './cluster.ts';
 import { formatReport, runChaos, type ChaosOptions, type ChaosReport } from './chaos.ts';
 
@@ -26,7 +29,8 @@ export function chaosOptionsFromEnv(defaults: Omit<ChaosOptions, 'log'>): Omit<C
 
 /** Starts the cluster, runs the chaos, stops the cluster; the report and where the logs are. */
 export async function chaosRun(options: Omit<ChaosOptions, 'log'>, log: (line: string) => void): Promise<ChaosReport & { runDir: string }> {
-  const cluster = await startCluster();
+  const templates = process.env.LCM_CHAOS_WORKER_TEMPLATES;
+  const cluster = await startCluster(templates ? { workerTemplatesFile: resolve(templates) } : {});
   log(`cluster up: ${cluster.processes.length} processes, logs in ${cluster.runDir}`);
   try {
     const report = await runChaos(cluster, { ...options, log });
