@@ -110,6 +110,13 @@ export interface SdkEc2Options {
   maxAttempts?: number;
   /** How long a resolved AMI is reused. */
   imageCacheMs?: number;
+  /**
+   * How long one HTTP attempt may take (default 15 s) and its connection (default 5 s). The SDK's
+   * defaults wait for ever (and its request timeout only warns unless told to throw): a silent network
+   * would hold a worker's reconcile, and its key, for good. A timed-out attempt is retried like a 5xx.
+   */
+  requestTimeoutMs?: number;
+  connectionTimeoutMs?: number;
 }
 
 /** The EC2 options from configuration, overridden by `lcm up`/tests. */
@@ -134,6 +141,11 @@ export class SdkEc2 implements Ec2Port {
     this.client = new EC2Client({
       region: options.region,
       maxAttempts: options.maxAttempts ?? 4,
+      requestHandler: {
+        requestTimeout: options.requestTimeoutMs ?? 15_000,
+        connectionTimeout: options.connectionTimeoutMs ?? 5_000,
+        throwOnRequestTimeout: true,
+      },
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
       ...(options.credentials ? { credentials: options.credentials } : {}),
     });
