@@ -1,6 +1,7 @@
 import type { SubgraphDeps } from '../../core/subgraph/deps.ts';
 import type { SubgraphServer } from '../../core/graphql/subgraph-server.ts';
 import type { SubgraphName } from '../../schema/subgraphs.ts';
+import { closingRepair, startProjectionRepair } from '../../core/subgraph/projection-repair.ts';
 import { serveSubgraph, subgraphKit } from '../../core/subgraph/serve.ts';
 import { DefinitionService, PROJECTION_REPAIR_MS } from './application/definition-service.ts';
 import { createContext } from './context.ts';
@@ -19,21 +20,13 @@ export async function startDefinitionsSubgraph(deps: SubgraphDeps, options: { po
     kit.publisher,
     deps.clock,
   );
-  await service.republishProjections(deps.coordination);
-  // Projections are written after the save, best effort: repair the ones a failed write left missing.
-  const repair = setInterval(() => {
-    service.republishProjections(deps.coordination).then(
-      (n) => n > 0 && deps.logger.warn({ repaired: n }, 'definition projections were missing; written again'),
-      (err: unknown) => deps.logger.warn({ err }, 'definition projections: repair failed; next round retries'),
-    );
-  }, PROJECTION_REPAIR_MS);
-  repair.unref();
+  const repair = startProjectionRepair({
+    what: 'definition projections',
+    everyMs: PROJECTION_REPAIR_MS,
+    logger: deps.logger,
+    repair: () => service.republishProjections(deps.coordination),
+  });
+  await repair.first;
   const server = await serveSubgraph(kit, deps, resolvers, (identity) => createContext(identity, service), options);
-  return {
-    ...server,
-    async close() {
-      clearInterval(repair);
-      await server.close();
-    },
-  };
+  return closingRepair(server, repair);
 }

@@ -1,6 +1,7 @@
 import type { SubgraphDeps } from '../../core/subgraph/deps.ts';
 import type { SubgraphServer } from '../../core/graphql/subgraph-server.ts';
 import type { SubgraphName } from '../../schema/subgraphs.ts';
+import { closingRepair, startProjectionRepair } from '../../core/subgraph/projection-repair.ts';
 import { serveSubgraph, subgraphKit } from '../../core/subgraph/serve.ts';
 import { PROJECTION_REPAIR_MS, SessionService } from './application/session-service.ts';
 import { createContext } from './context.ts';
@@ -23,25 +24,13 @@ export async function startSessionsSubgraph(deps: SubgraphDeps, options: { port?
     deps.bus,
     deps.clock,
   );
-  // Status projections are written after the save, best effort: repair the ones left behind.
-  let round: Promise<unknown> | undefined;
-  const republish = () =>
-    (round ??= service
-      .republishProjections(deps.coordination)
-      .then(
-        (n) => n > 0 && deps.logger.warn({ repaired: n }, 'session status projections were behind; written again'),
-        (err: unknown) => deps.logger.warn({ err }, 'session status projections: repair failed; next round retries'),
-      )
-      .finally(() => (round = undefined)));
-  await republish();
-  const repair = setInterval(() => void republish(), PROJECTION_REPAIR_MS);
-  repair.unref();
+  const repair = startProjectionRepair({
+    what: 'session status projections',
+    everyMs: PROJECTION_REPAIR_MS,
+    logger: deps.logger,
+    repair: () => service.republishProjections(deps.coordination),
+  });
+  await repair.first;
   const server = await serveSubgraph(kit, deps, resolvers, (identity) => createContext(identity, service), options);
-  return {
-    ...server,
-    async close() {
-      clearInterval(repair);
-      await server.close();
-    },
-  };
+  return closingRepair(server, repair);
 }
