@@ -281,6 +281,10 @@ export async function runChaos(c: Cluster, o: ChaosOptions): Promise<ChaosReport
   let sessions: SessionRow[] = [];
   let allEndedAt: number | undefined;
   while (Date.now() < deadline) {
+    // The sample itself loads the system (every session and worker read through the gateway): at
+    // hundreds of sessions on FerretDB one takes seconds, so the pause is at least as long as the sample
+    // took, to keep the observer below half of the database's time.
+    const sampleStarted = Date.now();
     try {
       sessions = await all<SessionRow>(c, SESSIONS, 'sessions');
       const workers = await all<WorkerRow>(c, WORKERS, 'workers');
@@ -299,7 +303,7 @@ export async function runChaos(c: Cluster, o: ChaosOptions): Promise<ChaosReport
     } catch (e) {
       if (!(e instanceof GatewayDown)) log(`drive: ${(e as Error).message.slice(0, 200)}`);
     }
-    await sleep(500);
+    await sleep(Math.max(500, Date.now() - sampleStarted));
   }
   const queuesAtDeadline = await queueFigures(c);
   const loadAverageAtDeadline = Math.round((loadavg()[0] ?? 0) * 100) / 100;
