@@ -82,6 +82,13 @@ describe('reconcileCycle', () => {
     expect(d.actions).toEqual([{ kind: 'request-worker', templateName: 'big', sessionIds: ['s1', 's2'], reason: 'scale-up for 2 pending sessions: s1, s2' }]);
   });
 
+  it('asks for workers before it binds: a long list of binds does not hold up the scale-up', () => {
+    // One worker of 8 fits 8 of the 12 sessions; the other 4 need a new worker.
+    const sessions = Array.from({ length: 12 }, (_, i) => pending(`s${i}`));
+    const d = reconcileCycle({ now: NOW, sessions, workers: [worker('w')], templates: TEMPLATES, needSince: ago(1000), batchWindowMs: 250 });
+    expect(d.actions.map((a) => a.kind)).toEqual(['request-worker', ...Array<string>(8).fill('bind')]);
+  });
+
   it('terminates a PENDING session whose timeslot ended, and waits for the next eligible one', () => {
     const d = reconcileCycle({
       now: NOW,

@@ -69,10 +69,11 @@ export function reconcileCycle(o: CycleObservation): CycleDecision {
   const plan = planScheduling({ now: o.now, sessions, workers: o.workers, templates: o.templates });
   const byId = new Map(sessions.map((s) => [s.sessionId, s]));
   const actions: CycleAction[] = [];
+  const binds: CycleAction[] = [];
   for (const e of plan.expired) actions.push({ kind: 'terminate', sessionId: e.sessionId, reason: e.reason });
   for (const p of plan.placements) {
     const s = byId.get(p.sessionId) as ObservedPendingSession;
-    actions.push({ kind: 'bind', sessionId: s.sessionId, revision: s.revision, workerId: p.workerId, capacity: s.capacity, portNames: s.portNames, licenseAffinity: s.licenseAffinity });
+    binds.push({ kind: 'bind', sessionId: s.sessionId, revision: s.revision, workerId: p.workerId, capacity: s.capacity, portNames: s.portNames, licenseAffinity: s.licenseAffinity });
   }
   const waits: number[] = [];
   if (plan.nextWakeAt) waits.push(Math.max(0, plan.nextWakeAt.getTime() - o.now.getTime()));
@@ -95,6 +96,9 @@ export function reconcileCycle(o: CycleObservation): CycleDecision {
       }
     }
   }
+  // Worker requests before the binds: a burst's binds can take minutes (a few writes each, 8 at a
+  // time), and the workers asked for take minutes to boot, so asking first overlaps the two.
+  actions.push(...binds);
   return { actions, plan, holding, needSince, requeueAfterMs: waits.length ? Math.min(...waits) : undefined };
 }
 
