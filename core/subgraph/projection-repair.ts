@@ -12,10 +12,14 @@ export interface ProjectionRepair {
   stop(): void;
 }
 
+/** How often a subgraph looks for projections to repair. */
+export const PROJECTION_REPAIR_MS = 15_000;
+
 export function startProjectionRepair(options: {
   /** What is repaired, for the logs (e.g. `session status projections`). */
   what: string;
-  everyMs: number;
+  /** Default PROJECTION_REPAIR_MS. */
+  everyMs?: number;
   logger: Logger;
   /** One round: how many projections were written again. */
   repair: () => Promise<number>;
@@ -31,7 +35,7 @@ export function startProjectionRepair(options: {
       )
       .finally(() => (round = undefined)));
   const first = run();
-  const timer = setInterval(() => void run(), options.everyMs);
+  const timer = setInterval(() => void run(), options.everyMs ?? PROJECTION_REPAIR_MS);
   timer.unref();
   return { first, stop: () => clearInterval(timer) };
 }

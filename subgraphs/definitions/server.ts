@@ -3,7 +3,7 @@ import type { SubgraphServer } from '../../core/graphql/subgraph-server.ts';
 import type { SubgraphName } from '../../schema/subgraphs.ts';
 import { closingRepair, startProjectionRepair } from '../../core/subgraph/projection-repair.ts';
 import { serveSubgraph, subgraphKit } from '../../core/subgraph/serve.ts';
-import { DefinitionService, PROJECTION_REPAIR_MS } from './application/definition-service.ts';
+import { DefinitionService } from './application/definition-service.ts';
 import { createContext } from './context.ts';
 import { DefinitionRepository } from './infrastructure/definition-repository.ts';
 import { resolvers } from './resolvers.ts';
@@ -20,12 +20,7 @@ export async function startDefinitionsSubgraph(deps: SubgraphDeps, options: { po
     kit.publisher,
     deps.clock,
   );
-  const repair = startProjectionRepair({
-    what: 'definition projections',
-    everyMs: PROJECTION_REPAIR_MS,
-    logger: deps.logger,
-    repair: () => service.republishProjections(deps.coordination),
-  });
+  const repair = startProjectionRepair({ what: 'definition projections', logger: deps.logger, repair: () => service.republishProjections(deps.coordination) });
   await repair.first;
   const server = await serveSubgraph(kit, deps, resolvers, (identity) => createContext(identity, service), options);
   return closingRepair(server, repair);

@@ -3,7 +3,7 @@ import type { SubgraphServer } from '../../core/graphql/subgraph-server.ts';
 import type { SubgraphName } from '../../schema/subgraphs.ts';
 import { closingRepair, startProjectionRepair } from '../../core/subgraph/projection-repair.ts';
 import { serveSubgraph, subgraphKit } from '../../core/subgraph/serve.ts';
-import { PROJECTION_REPAIR_MS, SessionService } from './application/session-service.ts';
+import { SessionService } from './application/session-service.ts';
 import { createContext } from './context.ts';
 import { DefinitionReader } from './infrastructure/definition-reader.ts';
 import { SessionRepository } from './infrastructure/session-repository.ts';
@@ -24,12 +24,7 @@ export async function startSessionsSubgraph(deps: SubgraphDeps, options: { port?
     deps.bus,
     deps.clock,
   );
-  const repair = startProjectionRepair({
-    what: 'session status projections',
-    everyMs: PROJECTION_REPAIR_MS,
-    logger: deps.logger,
-    repair: () => service.republishProjections(deps.coordination),
-  });
+  const repair = startProjectionRepair({ what: 'session status projections', logger: deps.logger, repair: () => service.republishProjections(deps.coordination) });
   await repair.first;
   const server = await serveSubgraph(kit, deps, resolvers, (identity) => createContext(identity, service), options);
   return closingRepair(server, repair);

@@ -81,7 +81,7 @@ export class DefinitionService {
 
   /**
    * Write the projection of every definition whose projection is missing or out of date (at start,
-   * and every `PROJECTION_REPAIR_MS` after): a projection not written after its save (etcd unreachable
+   * and every 15 s after): a projection not written after its save (etcd unreachable
    * for a moment: the change is saved and answered anyway), or lost with a wiped coordination store,
    * becomes visible again. The sessions subgraph sees definitions only through this projection, so
    * without the repair a definition created during an etcd hiccup gets no session (NOT_FOUND) until
@@ -106,9 +106,6 @@ export class DefinitionService {
     }
   }
 }
-
-/** How often the definitions subgraph repairs missing projections (`republishProjections`). */
-export const PROJECTION_REPAIR_MS = 15_000;
 
 /** A stored projection as `definitionProjection` writes it (the publisher may add the change's trace context). */
 function withoutTraceparent(stored: string | undefined): string | undefined {

@@ -165,7 +165,7 @@ export class SessionService {
 
   /**
    * Write again the status projection of every session whose projection is missing or older than the
-   * session (at start, and every `PROJECTION_REPAIR_MS` after). A projection is written after the save,
+   * session (at start, and every 15 s after). A projection is written after the save,
    * best effort: etcd unreachable for a moment, or a save the database applied but whose answer was lost
    * (nothing published), leaves it behind the session. The controllers list through GraphQL, but the
    * score-reports subgraph accepts a report only for a session whose projection says GRADING: without
@@ -245,9 +245,6 @@ export class SessionService {
     });
   }
 }
-
-/** How often the sessions subgraph repairs status projections left behind (`republishProjections`). */
-export const PROJECTION_REPAIR_MS = 15_000;
 
 /** Sessions whose projection no controller acts on any more. */
 const ENDED: ReadonlySet<string> = new Set([LabletSessionStatus.ARCHIVED, LabletSessionStatus.TERMINATED]);
