@@ -63,6 +63,12 @@ export interface ExternalOptions {
   everyMs: number;
   /** How long a lasting fault (throttling, 5xx, never boot) stays armed in one round. */
   holdMs: number;
+  /**
+   * One more session every this many ms while the chaos lasts (default 5000; 0: none), so that a fault
+   * armed late still finds sessions in flight: on a quiet machine the first ones all end within a
+   * minute, and a CI run on one left `ec2-instance-lost` with no worker to take.
+   */
+  trickleEveryMs?: number;
 }
 
 interface Window {
@@ -243,6 +249,34 @@ function disruption(name: FaultName, o: ExternalOptions, offsetMs: number, tally
   };
 }
 
+/** Creates one session per round (see `ExternalOptions.trickleEveryMs`). */
+function trickle(everyMs: number): Disruption {
+  let definitionId: string | undefined;
+  let n = 0;
+  const gql = async <T>(c: Cluster, query: string, variables: Record<string, unknown> = {}): Promise<T> => {
+    const res = await fetch(`${c.gatewayUrl}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${c.adminToken}` },
+      body: JSON.stringify({ query, variables }),
+      signal: AbortSignal.timeout(20_000),
+    });
+    const body = (await res.json()) as { data?: T; errors?: unknown };
+    if (!body.data) throw new Error(JSON.stringify(body.errors).slice(0, 300));
+    return body.data;
+  };
+  return {
+    name: 'new-session',
+    everyMs,
+    async act(c) {
+      definitionId ??= (await gql<{ definitions: { edges: Array<{ node: { id: string } }> } }>(c, '{ definitions(first: 1) { edges { node { id } } } }')).definitions.edges[0]?.node.id;
+      if (!definitionId) return 'no definition yet';
+      const input = { definitionId, owner: `external-trickle-${n++}` };
+      const created = await gql<{ createSession: { id: string } }>(c, 'mutation($input: CreateSessionInput!) { createSession(input: $input) { id } }', { input });
+      return `session ${created.createSession.id} created`;
+    },
+  };
+}
+
 async function sessionsOf(c: Cluster): Promise<Array<{ id: string; status: string; workerId: string | null }>> {
   const rows = await gqlAll<{ id: string; status: string; worker: { id: string } | null }>(c, 'sessions', 'id status worker { id }');
   return rows.map((r) => ({ id: r.id, status: r.status, workerId: r.worker?.id ?? null }));
@@ -337,6 +371,7 @@ export async function externalRun(o: ExternalOptions, log: (line: string) => voi
     // Insufficient capacity bites only RunInstances: its first round is armed before the first session.
     const offset = (n: FaultName, i: number) => (n === 'ec2-insufficient-capacity' ? 1 : 1000 + Math.round((span * i) / names.length));
     const disruptions = names.map((n, i) => disruption(n, o, offset(n, i), tallies.get(n) as Tally));
+    if ((o.trickleEveryMs ?? 5000) > 0) disruptions.push(trickle(o.trickleEveryMs ?? 5000));
     const chaos = await runChaos(cluster, { sessions: o.sessions, chaosSeconds: o.chaosSeconds, killEveryMs: o.killEveryMs, settleSeconds: o.settleSeconds, graceSeconds: o.graceSeconds, disruptions, log });
     const sessions = await gqlAll<SessionRow>(cluster, 'sessions', 'id status createdAt statusHistory { from to reason at } scoreReport { id }');
     const reports = await gqlAll<{ session: { id: string } }>(cluster, 'scoreReports', 'session { id }');
